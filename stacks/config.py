@@ -1,0 +1,203 @@
+"""Typed, validated per-environment configuration.
+
+Config is data: one YAML file per environment, validated once when the app starts, then passed
+down as frozen typed values. Every error names the file, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+ENVIRONMENTS = ("dev", "preprod", "prod")
+
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[0-9]*x?large$")
+_STAGE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,15}$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message is meant for the person editing it."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ContainerConfig(_Model):
+    """The serving container. TGI images come from the region's Deep Learning Containers account."""
+
+    framework: Literal["tgi"] = "tgi"
+    repository: str = "huggingface-pytorch-tgi-inference"
+    tag: str = "2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04-v2.0"
+
+
+class ModelConfig(_Model):
+    """What to serve: a Hugging Face Hub id, or uncompressed artifacts under an S3 prefix."""
+
+    hub_id: str | None = None
+    s3_uri: str | None = None
+    num_gpus: Annotated[int, Field(ge=1, le=8)] = 1
+    max_input_tokens: Annotated[int, Field(ge=1)] = 1024
+    max_total_tokens: Annotated[int, Field(ge=2)] = 2048
+    container: ContainerConfig = ContainerConfig()
+    startup_health_check_timeout_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
+
+    @field_validator("hub_id")
+    @classmethod
+    def _hub_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _HUB_ID.match(value):
+            raise ValueError("must look like 'organisation/model-name'")
+        return value
+
+    @field_validator("s3_uri")
+    @classmethod
+    def _s3_uri_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+/$", value):
+            raise ValueError("must be an S3 prefix like 's3://bucket/path/to/model/' (with the trailing '/')")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> ModelConfig:
+        if (self.hub_id is None) == (self.s3_uri is None):
+            raise ValueError("set exactly one of 'hub_id' or 's3_uri'")
+        if self.max_input_tokens >= self.max_total_tokens:
+            raise ValueError("'max_input_tokens' must be below 'max_total_tokens'")
+        return self
+
+    @property
+    def s3_bucket_and_prefix(self) -> tuple[str, str] | None:
+        if self.s3_uri is None:
+            return None
+        bucket, _, prefix = self.s3_uri.removeprefix("s3://").partition("/")
+        return bucket, prefix
+
+
+class ScalingConfig(_Model):
+    min_capacity: Annotated[int, Field(ge=0)] = 0
+    max_capacity: Annotated[int, Field(ge=1, le=100)] = 1
+    target_backlog_per_instance: Annotated[float, Field(gt=0)] = 5.0
+    scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> ScalingConfig:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(
+                f"'min_capacity' ({self.min_capacity}) must not be above 'max_capacity' ({self.max_capacity})"
+            )
+        return self
+
+
+class AlarmConfig(_Model):
+    oldest_request_age_seconds: Annotated[int, Field(ge=60)] = 1800
+    invocation_failures: Annotated[int, Field(ge=1)] = 1
+    notification_failures: Annotated[int, Field(ge=1)] = 1
+    evaluation_periods: Annotated[int, Field(ge=1, le=60)] = 3
+    email: str | None = None
+
+
+class AsyncEndpointConfig(_Model):
+    instance_type: str
+    max_concurrent_invocations_per_instance: Annotated[int, Field(ge=1, le=1000)] = 4
+    scaling: ScalingConfig = ScalingConfig()
+    alarms: AlarmConfig = AlarmConfig()
+
+    @field_validator("instance_type")
+    @classmethod
+    def _sagemaker_instance(cls, value: str) -> str:
+        if not _INSTANCE_TYPE.match(value):
+            raise ValueError("must be a SageMaker instance type such as 'ml.g5.2xlarge' (starting with 'ml.')")
+        return value
+
+
+class StorageConfig(_Model):
+    input_expiry_days: Annotated[int, Field(ge=1)] = 7
+    output_expiry_days: Annotated[int, Field(ge=1)] = 30
+    access_log_expiry_days: Annotated[int, Field(ge=1)] = 90
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
+    removal_policy: Literal["destroy", "retain"] = "retain"
+
+
+class EnvironmentConfig(_Model):
+    """Everything that differs between dev, preprod and prod."""
+
+    stage_name: str
+    account: str | None = None
+    region: str | None = None
+    resource_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")]
+    model: ModelConfig
+    async_endpoint: AsyncEndpointConfig
+    storage: StorageConfig = StorageConfig()
+
+    @field_validator("stage_name")
+    @classmethod
+    def _stage_name_shape(cls, value: str) -> str:
+        if not _STAGE_NAME.match(value):
+            raise ValueError("must be 1-16 letters or digits starting with a capital letter, such as 'PreProd'")
+        return value
+
+    @field_validator("account")
+    @classmethod
+    def _account_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{12}", value):
+            raise ValueError("must be a 12-digit AWS account id in quotes, or null for an environment-agnostic stage")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", value):
+            raise ValueError("must be an AWS region such as 'eu-west-1', or null for an environment-agnostic stage")
+        return value
+
+    @model_validator(mode="after")
+    def _account_and_region_together(self) -> EnvironmentConfig:
+        if (self.account is None) != (self.region is None):
+            raise ValueError("set both 'account' and 'region', or neither (environment-agnostic)")
+        return self
+
+
+def _describe(error: dict) -> str:
+    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"field '{field}': unknown key; remove it or check its spelling"
+    if kind == "missing":
+        return f"field '{field}': required but missing"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"field '{field}': {message} (got {error.get('input')!r})"
+
+
+def parse_environment_config(data: object, source: str) -> EnvironmentConfig:
+    """Validate already-loaded YAML data; `source` names the file in every error."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must hold a mapping of settings, not {type(data).__name__}")
+    try:
+        return EnvironmentConfig.model_validate(data)
+    except ValidationError as err:
+        problems = "\n  ".join(_describe(e) for e in err.errors())
+        raise ConfigError(f"{source}: invalid configuration\n  {problems}") from None
+
+
+def load_environment_config(path: Path) -> EnvironmentConfig:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the file ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    return parse_environment_config(data, str(path))
+
+
+def load_all(config_dir: Path = CONFIG_DIR) -> list[EnvironmentConfig]:
+    configs = [load_environment_config(config_dir / f"{name}.yaml") for name in ENVIRONMENTS]
+    names = [c.stage_name for c in configs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{config_dir}: 'stage_name' must differ between environments (got {names})")
+    return configs

@@ -1,0 +1,259 @@
+"""An asynchronous SageMaker endpoint on GPU instances, as an L2-style construct."""
+
+from __future__ import annotations
+
+import hashlib
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.config import ModelConfig
+from stacks.constructs.model_container import tgi_container
+
+# Inline payloads are written under requests/, large ones are uploaded under uploads/.
+INPUT_PREFIXES = ("requests/", "uploads/")
+OUTPUT_PREFIX = "outputs/"
+FAILURE_PREFIX = "failures/"
+VARIANT_NAME = "AllTraffic"
+
+
+# Families whose instance storage is local NVMe: SageMaker rejects a volume KmsKeyId for them, and
+# the storage is encrypted in hardware.
+NVME_INSTANCE_FAMILIES = frozenset({"g4dn", "g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en"})
+
+
+def instance_family(instance_type: str) -> str:
+    return instance_type.split(".")[1]
+
+
+def has_nvme_storage(instance_type: str) -> bool:
+    return instance_family(instance_type) in NVME_INSTANCE_FAMILIES
+
+
+def _volume_key_arn(instance_type: str, key: kms.IKey) -> str | None:
+    return None if has_nvme_storage(instance_type) else key.key_arn
+
+
+def _object_wildcard(bucket: s3.IBucket, prefix: str, reason: str) -> Acknowledgment:
+    """Acknowledge the IAM5 finding for `<bucket>/<prefix>*`, and only that one."""
+    logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)
+    return Acknowledgment(id=f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]", reason=reason)
+
+
+def endpoint_name_for(prefix: str, instance_type: str) -> str:
+    """The endpoint's name changes with its instance type, so that such a change replaces it.
+
+    SageMaker refuses an UpdateEndpoint that changes the instance type of a variant registered for
+    auto scaling (and also the removal of such a variant), but allows a model change. A new name
+    makes CloudFormation create a new endpoint and scalable target, then delete the old policies,
+    target and endpoint in its clean-up phase, in that order. See README, "Changing the model or
+    instance type".
+    """
+    digest = hashlib.sha256(instance_type.encode()).hexdigest()[:8]
+    return f"{prefix}-async-{digest}"
+
+
+class AsyncInferenceEndpoint(Construct):
+    """Model, EndpointConfig with AsyncInferenceConfig, Endpoint, and its least-privilege role.
+
+    Results go to `output_bucket` under `outputs/` and failures under `failures/`, encrypted with
+    `key`; SageMaker publishes to `success_topic` and `error_topic` with the execution role.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name_prefix: str,
+        model: ModelConfig,
+        instance_type: str,
+        max_concurrent_invocations_per_instance: int,
+        input_bucket: s3.IBucket,
+        output_bucket: s3.IBucket,
+        key: kms.IKey,
+        success_topic: sns.ITopic,
+        error_topic: sns.ITopic,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        self.endpoint_name = endpoint_name_for(name_prefix, instance_type)
+        self.variant_name = VARIANT_NAME
+        self.instance_type = instance_type
+        self.output_bucket = output_bucket
+        self.endpoint_arn = stack.format_arn(
+            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name
+        )
+
+        # SageMaker writes the container's logs here; creating the group ourselves sets its
+        # retention and key, and lets the role write to this one group only.
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
+            retention=log_retention,
+            encryption_key=key,
+            removal_policy=removal_policy,
+        )
+
+        container = tgi_container(self, model)
+        self.role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"Runs the {self.endpoint_name} async endpoint's model container",
+        )
+        # One customer-managed policy with explicit statements rather than the broad grant_*
+        # helpers: every action and resource here is one the container or SageMaker needs.
+        self.policy = iam.ManagedPolicy(
+            self,
+            "ExecutionPolicy",
+            description=f"Least privilege for the {self.endpoint_name} async endpoint",
+            roles=[self.role],
+            statements=[
+                *container.pull_statements,
+                iam.PolicyStatement(
+                    sid="ReadInputs",
+                    actions=["s3:GetObject"],
+                    resources=[input_bucket.arn_for_objects(f"{prefix}*") for prefix in INPUT_PREFIXES],
+                ),
+                iam.PolicyStatement(
+                    sid="WriteResults",
+                    actions=["s3:PutObject"],
+                    resources=[
+                        output_bucket.arn_for_objects(f"{OUTPUT_PREFIX}*"),
+                        output_bucket.arn_for_objects(f"{FAILURE_PREFIX}*"),
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="Notify",
+                    actions=["sns:Publish"],
+                    resources=[success_topic.topic_arn, error_topic.topic_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="UseDataKey",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[key.key_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="WriteLogs",
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    resources=[self.log_group.log_group_arn],
+                ),
+                # PutMetricData has no resource-level permissions; the condition pins the namespace.
+                iam.PolicyStatement(
+                    sid="PublishMetrics",
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
+                ),
+            ],
+        )
+        Validations.of(self.policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason=(
+                    "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level "
+                    "permissions; PutMetricData is limited to the /aws/sagemaker/Endpoints namespace."
+                ),
+            ),
+            *(
+                _object_wildcard(input_bucket, prefix, f"SageMaker reads the object each request names under {prefix}.")
+                for prefix in INPUT_PREFIXES
+            ),
+            _object_wildcard(output_bucket, OUTPUT_PREFIX, "SageMaker names each result object after its inference id."),
+            _object_wildcard(output_bucket, FAILURE_PREFIX, "SageMaker names each failure object after its inference id."),
+        )
+
+        cfn_model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=container.definition,
+        )
+        # The model must not start before its role can pull the image and read the artifacts.
+        cfn_model.node.add_dependency(self.policy)
+
+        endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            kms_key_id=_volume_key_arn(instance_type, key),
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=VARIANT_NAME,
+                    model_name=cfn_model.attr_model_name,
+                    instance_type=instance_type,
+                    # Async endpoints are created with at least one instance; scaling takes the
+                    # variant down to the configured minimum once the scale-in cooldown passes.
+                    initial_instance_count=1,
+                    container_startup_health_check_timeout_in_seconds=model.startup_health_check_timeout_seconds,
+                    model_data_download_timeout_in_seconds=model.startup_health_check_timeout_seconds,
+                )
+            ],
+            async_inference_config=sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
+                client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
+                    max_concurrent_invocations_per_instance=max_concurrent_invocations_per_instance
+                ),
+                output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
+                    s3_output_path=output_bucket.s3_url_for_object(OUTPUT_PREFIX.rstrip("/")),
+                    s3_failure_path=output_bucket.s3_url_for_object(FAILURE_PREFIX.rstrip("/")),
+                    kms_key_id=key.key_arn,
+                    notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
+                        success_topic=success_topic.topic_arn,
+                        error_topic=error_topic.topic_arn,
+                    ),
+                ),
+            ),
+        )
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
+            # A model change updates the endpoint in place; keep the instance count that scaling
+            # chose instead of resetting it to the config's initial count.
+            retain_all_variant_properties=True,
+        )
+        self.endpoint.node.add_dependency(self.log_group)
+
+    def grant_invoke_async(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Permit InvokeEndpointAsync on this endpoint only."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sagemaker:InvokeEndpointAsync"], resource_arns=[self.endpoint_arn]
+        )
+
+    def metric(self, metric_name: str, *, statistic: str, period: Duration = Duration.minutes(1)) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/SageMaker",
+            metric_name=metric_name,
+            dimensions_map={"EndpointName": self.endpoint_name},
+            statistic=statistic,
+            period=period,
+        )
+
+    def metric_backlog_size(self) -> cloudwatch.Metric:
+        return self.metric("ApproximateBacklogSize", statistic="Average")
+
+    def metric_backlog_size_per_instance(self) -> cloudwatch.Metric:
+        return self.metric("ApproximateBacklogSizePerInstance", statistic="Average")
+
+    def metric_has_backlog_without_capacity(self) -> cloudwatch.Metric:
+        return self.metric("HasBacklogWithoutCapacity", statistic="Average")
+
+    def metric_age_of_oldest_request(self) -> cloudwatch.Metric:
+        return self.metric("ApproximateAgeOfOldestRequest", statistic="Maximum", period=Duration.minutes(5))
+
+    def metric_invocation_failures(self) -> cloudwatch.Metric:
+        return self.metric("InvocationFailures", statistic="Sum", period=Duration.minutes(5))
+
+    def metric_notification_failures(self) -> cloudwatch.Metric:
+        return self.metric("NotificationFailures", statistic="Sum", period=Duration.minutes(5))

@@ -1,0 +1,96 @@
+"""Scale an async endpoint between its bounds on the request backlog, including from and to zero."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.constructs.async_endpoint import AsyncInferenceEndpoint
+
+
+class BacklogScaling(Construct):
+    """Target tracking on backlog per instance, plus a step policy that leaves zero instances.
+
+    Target tracking alone never leaves zero: with no instance, ApproximateBacklogSizePerInstance
+    cannot exceed its target. HasBacklogWithoutCapacity reads 1 exactly while requests wait and no
+    instance runs, so an alarm on it (2 of 2 one-minute datapoints) adds one instance about two
+    minutes after the first request queues. It never scales in: the metric reads 0 whenever any
+    instance runs. When both policies fire, Application Auto Scaling takes the larger capacity.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        endpoint: AsyncInferenceEndpoint,
+        min_capacity: int,
+        max_capacity: int,
+        target_backlog_per_instance: float,
+        scale_in_cooldown: Duration,
+        scale_out_cooldown: Duration,
+    ) -> None:
+        super().__init__(scope, id)
+        self.target = appscaling.ScalableTarget(
+            self,
+            "Target",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{endpoint.endpoint_name}/variant/{endpoint.variant_name}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=min_capacity,
+            max_capacity=max_capacity,
+            # Application Auto Scaling acts through its service-linked role for SageMaker (created on
+            # first use); without this, CDK would add an empty role that the service does not need.
+            role=iam.Role.from_role_arn(
+                self,
+                "ServiceLinkedRole",
+                Stack.of(self).format_arn(
+                    service="iam",
+                    region="",
+                    resource="role",
+                    resource_name=(
+                        "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+                        "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+                    ),
+                ),
+            ),
+        )
+        # The resource id is a plain string, so the dependency on the endpoint must be explicit.
+        self.target.node.add_dependency(endpoint.endpoint)
+
+        self.target.scale_to_track_metric(
+            "BacklogPerInstance",
+            target_value=target_backlog_per_instance,
+            custom_metric=endpoint.metric_backlog_size_per_instance(),
+            scale_in_cooldown=scale_in_cooldown,
+            scale_out_cooldown=scale_out_cooldown,
+        )
+
+        self.scale_out_from_zero = appscaling.StepScalingAction(
+            self,
+            "ScaleOutFromZero",
+            scaling_target=self.target,
+            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+            metric_aggregation_type=appscaling.MetricAggregationType.AVERAGE,
+            cooldown=scale_out_cooldown,
+        )
+        self.scale_out_from_zero.add_adjustment(adjustment=1, lower_bound=0)
+
+        self.backlog_without_capacity_alarm = cloudwatch.Alarm(
+            self,
+            "BacklogWithoutCapacity",
+            alarm_description=f"Requests wait on {endpoint.endpoint_name} and no instance runs: add one",
+            metric=endpoint.metric_has_backlog_without_capacity(),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+        )
+        self.backlog_without_capacity_alarm.add_alarm_action(
+            cw_actions.ApplicationScalingAction(self.scale_out_from_zero)
+        )

@@ -1,0 +1,73 @@
+"""The serving container and model source, resolved for the stack's region at deploy time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk.region_info import FactName
+from constructs import Construct
+
+from stacks.config import ModelConfig
+
+# Where SageMaker mounts uncompressed artifacts from ModelDataSource.
+_MODEL_DIR = "/opt/ml/model"
+
+
+@dataclass(frozen=True)
+class ModelContainer:
+    """The container definition and the IAM statements its execution role needs to start it."""
+
+    definition: sagemaker.CfnModel.ContainerDefinitionProperty
+    pull_statements: list[iam.PolicyStatement]
+
+
+def tgi_container(scope: Construct, model: ModelConfig) -> ModelContainer:
+    stack = Stack.of(scope)
+    # The Deep Learning Containers account differs by region; for an environment-agnostic stack
+    # regional_fact emits a CloudFormation mapping keyed on AWS::Region instead of a literal.
+    dlc_account = stack.regional_fact(FactName.DLC_REPOSITORY_ACCOUNT)
+    repository = model.container.repository
+    image = f"{dlc_account}.dkr.ecr.{stack.region}.{stack.url_suffix}/{repository}:{model.container.tag}"
+
+    environment = {
+        "SM_NUM_GPUS": str(model.num_gpus),
+        "MAX_INPUT_TOKENS": str(model.max_input_tokens),
+        "MAX_TOTAL_TOKENS": str(model.max_total_tokens),
+        "HF_MODEL_ID": model.hub_id or _MODEL_DIR,
+    }
+    statements = [
+        iam.PolicyStatement(
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            resources=[f"arn:{stack.partition}:ecr:{stack.region}:{dlc_account}:repository/{repository}"],
+        ),
+        # GetAuthorizationToken has no resource-level permissions: its resource must be "*".
+        iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+    ]
+
+    model_data_source = None
+    located = model.s3_bucket_and_prefix
+    if located is not None:
+        bucket, prefix = located
+        model_data_source = sagemaker.CfnModel.ModelDataSourceProperty(
+            s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+                s3_uri=model.s3_uri, s3_data_type="S3Prefix", compression_type="None"
+            )
+        )
+        statements += [
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[f"arn:{stack.partition}:s3:::{bucket}/{prefix}*"]
+            ),
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[f"arn:{stack.partition}:s3:::{bucket}"],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+            ),
+        ]
+
+    definition = sagemaker.CfnModel.ContainerDefinitionProperty(
+        image=image, environment=environment, model_data_source=model_data_source
+    )
+    return ModelContainer(definition=definition, pull_statements=statements)

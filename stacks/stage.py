@@ -1,0 +1,25 @@
+"""One deployable environment: the same Stage object is deployed by hand and by the pipeline."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stage, Tags
+from constructs import Construct
+
+from stacks.async_inference_stack import AsyncInferenceStack
+from stacks.config import EnvironmentConfig
+
+
+class InferenceStage(Stage):
+    def __init__(self, scope: Construct, *, config: EnvironmentConfig) -> None:
+        env = Environment(account=config.account, region=config.region) if config.account else None
+        super().__init__(scope, config.stage_name, env=env)
+        self.config = config
+        self.async_inference = AsyncInferenceStack(
+            self,
+            "AsyncInference",
+            config=config,
+            stack_name=f"{config.resource_prefix}-async-inference",
+            description=f"{config.stage_name}: async SageMaker endpoint that scales to zero",
+        )
+        Tags.of(self).add("project", "llm-hosting")
+        Tags.of(self).add("environment", config.stage_name)
