@@ -1,0 +1,7 @@
+"""Shared by every test: the repository root is importable (app.py, stacks/)."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))

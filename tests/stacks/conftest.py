@@ -1,0 +1,50 @@
+"""The real app, synthesized once per test session with cdk.json's feature flags."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from app import build_app
+from stacks.stage import InferenceStage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cdk_context() -> dict:
+    """The context `cdk synth` passes to the app: feature flags from cdk.json, no asset bundling."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    # Tests read templates, not Lambda bundles: skip bundling in every stack.
+    # Path metadata is what `cdk synth` adds too; nag acknowledgement listings read it.
+    return {**context, "aws:cdk:bundling-stacks": [], "aws:cdk:enable-path-metadata": True}
+
+
+def new_app(outdir: Path) -> App:
+    return App(context=cdk_context(), outdir=str(outdir))
+
+
+@dataclass
+class SynthesizedApp:
+    app: App
+    stages: dict[str, InferenceStage]
+    assembly_dir: Path
+
+    def template(self, stage: str, stack: str = "async_inference") -> Template:
+        return Template.from_stack(getattr(self.stages[stage], stack))
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory) -> SynthesizedApp:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = new_app(outdir)
+    stages = {stage.config.stage_name: stage for stage in build_app(app)}
+    assembly = app.synth()
+    return SynthesizedApp(app=app, stages=stages, assembly_dir=Path(assembly.directory))
+
+
+STAGE_NAMES = ("Dev", "PreProd", "Prod")

@@ -1,0 +1,312 @@
+"""Template assertions for the async inference stack, in every environment."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks.config import load_all
+from tests.stacks.conftest import STAGE_NAMES
+
+CONFIGS = {c.stage_name: c for c in load_all()}
+
+
+@pytest.fixture(scope="module", params=STAGE_NAMES)
+def stage(request, synthesized):
+    name = request.param
+    return name, CONFIGS[name], synthesized.template(name)
+
+
+def only(template: Template, type_: str, props: dict | None = None) -> tuple[str, dict]:
+    found = template.find_resources(type_, {"Properties": props} if props else None)
+    assert len(found) == 1, f"expected one {type_} matching {props}, found {len(found)}"
+    return next(iter(found.items()))
+
+
+def endpoint_name(template: Template) -> str:
+    return only(template, "AWS::SageMaker::Endpoint")[1]["Properties"]["EndpointName"]
+
+
+# --- endpoint ---------------------------------------------------------------------------------
+
+
+def test_endpoint_config_is_asynchronous_with_results_failures_key_and_topics(stage):
+    name, config, template = stage
+    _, endpoint_config = only(template, "AWS::SageMaker::EndpointConfig")
+    async_config = endpoint_config["Properties"]["AsyncInferenceConfig"]
+    assert async_config["ClientConfig"] == {
+        "MaxConcurrentInvocationsPerInstance": config.async_endpoint.max_concurrent_invocations_per_instance
+    }
+    output = async_config["OutputConfig"]
+    assert output["S3OutputPath"]["Fn::Join"][1][-1] == "/outputs"
+    assert output["S3FailurePath"]["Fn::Join"][1][-1] == "/failures"
+    assert output["KmsKeyId"] == {"Fn::GetAtt": [_logical_id(template, "AWS::KMS::Key"), "Arn"]}
+    topics = output["NotificationConfig"]
+    assert topics["SuccessTopic"] == {"Ref": _topic(template, "Inference succeeded")}
+    assert topics["ErrorTopic"] == {"Ref": _topic(template, "Inference failed")}
+
+
+def test_variant_runs_the_configured_gpu_instance_type(stage):
+    _, config, template = stage
+    _, endpoint_config = only(template, "AWS::SageMaker::EndpointConfig")
+    (variant,) = endpoint_config["Properties"]["ProductionVariants"]
+    assert variant["InstanceType"] == config.async_endpoint.instance_type
+    assert variant["VariantName"] == "AllTraffic"
+
+
+def test_model_serves_the_configured_hub_model_on_all_gpus(stage):
+    _, config, template = stage
+    _, model = only(template, "AWS::SageMaker::Model")
+    environment = model["Properties"]["PrimaryContainer"]["Environment"]
+    assert environment["HF_MODEL_ID"] == config.model.hub_id
+    assert environment["SM_NUM_GPUS"] == str(config.model.num_gpus)
+
+
+def test_image_comes_from_the_regions_dlc_account_never_a_fixed_region(synthesized):
+    prod_image = _image(synthesized.template("Prod"))
+    assert prod_image["Fn::Join"][1][0].startswith("763104351884.dkr.ecr.eu-west-1.")
+    # Dev has no region at synth time: the account is looked up per region at deploy time.
+    dev_parts = _image(synthesized.template("Dev"))["Fn::Join"][1]
+    assert any(isinstance(p, dict) and p.get("Fn::FindInMap", [None, None])[1] == {"Ref": "AWS::Region"} for p in dev_parts)
+    assert {"Ref": "AWS::Region"} in dev_parts
+    assert not any(isinstance(p, str) and "us-east-1" in p for p in dev_parts)
+
+
+def test_endpoint_keeps_the_scaled_instance_count_across_model_updates(stage):
+    _, _, template = stage
+    _, endpoint = only(template, "AWS::SageMaker::Endpoint")
+    assert endpoint["Properties"]["RetainAllVariantProperties"] is True
+
+
+# --- scaling ----------------------------------------------------------------------------------
+
+
+def test_scalable_target_spans_the_configured_bounds_from_zero(stage):
+    _, config, template = stage
+    _, target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    props = target["Properties"]
+    assert props["ServiceNamespace"] == "sagemaker"
+    assert props["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert props["ResourceId"] == f"endpoint/{endpoint_name(template)}/variant/AllTraffic"
+    assert (props["MinCapacity"], props["MaxCapacity"]) == (
+        config.async_endpoint.scaling.min_capacity,
+        config.async_endpoint.scaling.max_capacity,
+    )
+    assert props["MinCapacity"] == 0
+
+
+def test_target_tracking_follows_backlog_per_instance(stage):
+    _, config, template = stage
+    scaling = config.async_endpoint.scaling
+    _, policy = only(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "TargetTrackingScaling"})
+    tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == scaling.target_backlog_per_instance
+    assert tracking["ScaleInCooldown"] == scaling.scale_in_cooldown_seconds
+    assert tracking["ScaleOutCooldown"] == scaling.scale_out_cooldown_seconds
+    assert tracking["CustomizedMetricSpecification"] == {
+        "MetricName": "ApproximateBacklogSizePerInstance",
+        "Namespace": "AWS/SageMaker",
+        "Dimensions": [{"Name": "EndpointName", "Value": endpoint_name(template)}],
+        "Statistic": "Average",
+    }
+
+
+def test_step_policy_adds_one_instance_and_never_scales_in(stage):
+    _, _, template = stage
+    _, policy = only(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "StepScaling"})
+    step = policy["Properties"]["StepScalingPolicyConfiguration"]
+    assert step["AdjustmentType"] == "ChangeInCapacity"
+    assert step["MetricAggregationType"] == "Average"
+    assert step["Cooldown"] == 300
+    assert step["StepAdjustments"] == [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]
+
+
+def test_backlog_without_capacity_alarm_fires_the_step_policy(stage):
+    _, _, template = stage
+    step_policy_id, _ = only(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "StepScaling"})
+    _, alarm = only(template, "AWS::CloudWatch::Alarm", {"MetricName": "HasBacklogWithoutCapacity"})
+    props = alarm["Properties"]
+    assert props["Namespace"] == "AWS/SageMaker"
+    assert props["Dimensions"] == [{"Name": "EndpointName", "Value": endpoint_name(template)}]
+    assert props["Statistic"] == "Average"
+    assert props["Period"] == 60
+    assert (props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (2, 2)
+    assert props["Threshold"] == 1
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["TreatMissingData"] == "missing"
+    assert props["AlarmActions"] == [{"Ref": step_policy_id}]
+
+
+def test_scaling_uses_the_sagemaker_service_linked_role(stage):
+    _, _, template = stage
+    _, target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    role = target["Properties"]["RoleARN"]
+    assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in str(role)
+
+
+# --- alarms -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metric", "threshold_field", "operator"),
+    [
+        ("InvocationFailures", "invocation_failures", "GreaterThanOrEqualToThreshold"),
+        ("NotificationFailures", "notification_failures", "GreaterThanOrEqualToThreshold"),
+        ("ApproximateAgeOfOldestRequest", "oldest_request_age_seconds", "GreaterThanThreshold"),
+    ],
+)
+def test_operational_alarm_notifies_the_alarm_topic(stage, metric, threshold_field, operator):
+    _, config, template = stage
+    _, alarm = only(template, "AWS::CloudWatch::Alarm", {"MetricName": metric})
+    props = alarm["Properties"]
+    assert props["Threshold"] == getattr(config.async_endpoint.alarms, threshold_field)
+    assert props["ComparisonOperator"] == operator
+    assert props["Dimensions"] == [{"Name": "EndpointName", "Value": endpoint_name(template)}]
+    assert props["AlarmActions"] == [{"Ref": _topic(template, "Inference alarms")}]
+
+
+# --- encryption and transport -----------------------------------------------------------------
+
+
+def test_key_rotates(stage):
+    _, _, template = stage
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_every_bucket_is_private_encrypted_and_ssl_only(stage):
+    _, _, template = stage
+    buckets = template.find_resources("AWS::S3::Bucket")
+    assert len(buckets) == 3
+    for logical_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        algorithm = rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+        assert algorithm in {"aws:kms", "AES256"}
+        _assert_denies_insecure_transport(template, "AWS::S3::BucketPolicy", "Bucket", logical_id)
+
+
+def test_payload_buckets_use_the_customer_managed_key_and_log_access(stage):
+    _, config, template = stage
+    key_arn = {"Fn::GetAtt": [_logical_id(template, "AWS::KMS::Key"), "Arn"]}
+    payload = template.find_resources("AWS::S3::Bucket", {"Properties": {"LoggingConfiguration": Match.any_value()}})
+    assert len(payload) == 2
+    expiries = set()
+    for bucket in payload.values():
+        (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
+        expiries.add(bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"])
+    assert expiries == {config.storage.input_expiry_days, config.storage.output_expiry_days}
+
+
+def test_every_topic_is_encrypted_and_ssl_only(stage):
+    _, _, template = stage
+    topics = template.find_resources("AWS::SNS::Topic")
+    assert len(topics) == 3
+    for logical_id, topic in topics.items():
+        assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [_logical_id(template, "AWS::KMS::Key"), "Arn"]}
+        _assert_denies_insecure_transport(template, "AWS::SNS::TopicPolicy", "Topics", logical_id)
+
+
+def test_removal_policy_follows_config(stage):
+    _, config, template = stage
+    expected = "Delete" if config.storage.removal_policy == "destroy" else "Retain"
+    for type_ in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Logs::LogGroup"):
+        for resource in template.find_resources(type_).values():
+            assert resource["DeletionPolicy"] == expected, type_
+
+
+# --- least privilege --------------------------------------------------------------------------
+
+
+def test_execution_role_is_assumed_by_sagemaker_with_no_managed_full_access(stage):
+    _, _, template = stage
+    _, role = only(template, "AWS::IAM::Role")
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "sagemaker.amazonaws.com"
+    }
+    assert "FullAccess" not in str(template.to_json())
+
+
+def test_execution_policy_grants_exactly_what_the_endpoint_needs(stage):
+    _, _, template = stage
+    _, policy = only(template, "AWS::IAM::ManagedPolicy")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    actions = {_as_tuple(s["Action"]) for s in statements}
+    assert actions == {
+        ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"),
+        ("ecr:GetAuthorizationToken",),
+        ("s3:GetObject",),
+        ("s3:PutObject",),
+        ("sns:Publish",),
+        ("kms:Decrypt", "kms:GenerateDataKey"),
+        ("logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"),
+        ("cloudwatch:PutMetricData",),
+    }
+    by_sid = {s.get("Sid"): s for s in statements}
+    output = _logical_id(template, "AWS::S3::Bucket", "Output")
+    assert sorted(r["Fn::Join"][1][-1] for r in by_sid["WriteResults"]["Resource"]) == ["/failures/*", "/outputs/*"]
+    assert all(r["Fn::Join"][1][0] == {"Fn::GetAtt": [output, "Arn"]} for r in by_sid["WriteResults"]["Resource"])
+    assert sorted(r["Fn::Join"][1][-1] for r in by_sid["ReadInputs"]["Resource"]) == ["/requests/*", "/uploads/*"]
+    assert sorted(t["Ref"] for t in by_sid["Notify"]["Resource"]) == sorted(
+        [_topic(template, "Inference succeeded"), _topic(template, "Inference failed")]
+    )
+    assert by_sid["PublishMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}
+    }
+    wildcard = [s for s in statements if s["Resource"] == "*"]
+    assert {_as_tuple(s["Action"]) for s in wildcard} == {("ecr:GetAuthorizationToken",), ("cloudwatch:PutMetricData",)}
+
+
+def test_model_waits_for_its_permissions(stage):
+    _, _, template = stage
+    _, model = only(template, "AWS::SageMaker::Model")
+    assert _logical_id(template, "AWS::IAM::ManagedPolicy") in model["DependsOn"]
+
+
+def test_outputs_name_the_endpoint_buckets_and_topics(stage):
+    _, _, template = stage
+    outputs = template.to_json()["Outputs"]
+    assert {"EndpointName", "InputBucketName", "OutputBucketName", "SuccessTopicArn", "ErrorTopicArn"} <= set(outputs)
+    assert outputs["EndpointName"]["Value"] == endpoint_name(template)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _as_tuple(action: str | list[str]) -> tuple[str, ...]:
+    return tuple(sorted([action] if isinstance(action, str) else action))
+
+
+def _logical_id(template: Template, type_: str, prefix: str = "") -> str:
+    ids = [i for i in template.find_resources(type_) if i.startswith(prefix)]
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+def _topic(template: Template, display_name: str) -> str:
+    return only(template, "AWS::SNS::Topic", {"DisplayName": display_name})[0]
+
+
+def _image(template: Template) -> dict:
+    return only(template, "AWS::SageMaker::Model")[1]["Properties"]["PrimaryContainer"]["Image"]
+
+
+def _assert_denies_insecure_transport(template: Template, policy_type: str, target_key: str, logical_id: str) -> None:
+    for policy in template.find_resources(policy_type).values():
+        targets = policy["Properties"][target_key]
+        target_ids = [t["Ref"] for t in (targets if isinstance(targets, list) else [targets])]
+        if logical_id not in target_ids:
+            continue
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        ), f"{logical_id} allows requests without TLS"
+        return
+    raise AssertionError(f"{logical_id} has no {policy_type}")

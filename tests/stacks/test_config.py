@@ -1,0 +1,155 @@
+"""Config files are validated once, and a bad one stops synth with a message naming file and field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stacks.config import CONFIG_DIR, ConfigError, load_all, load_environment_config
+
+DEV = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+
+
+def write_config(tmp_path: Path, data: object, name: str = "dev.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def config_error(tmp_path: Path, data: object) -> str:
+    path = write_config(tmp_path, data)
+    with pytest.raises(ConfigError) as caught:
+        load_environment_config(path)
+    message = str(caught.value)
+    assert str(path) in message, "every config error names the file"
+    return message
+
+
+def with_change(path: str, value: object) -> dict:
+    data = copy.deepcopy(DEV)
+    *parents, leaf = path.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return data
+
+
+def without(path: str) -> dict:
+    data = copy.deepcopy(DEV)
+    *parents, leaf = path.split(".")
+    node = data
+    for part in parents:
+        node = node[part]
+    del node[leaf]
+    return data
+
+
+def test_shipped_configs_load_with_the_seed_defaults():
+    dev, preprod, prod = load_all()
+    assert (dev.model.hub_id, dev.async_endpoint.instance_type) == ("tiiuae/falcon-7b-instruct", "ml.g5.2xlarge")
+    assert (prod.model.hub_id, prod.async_endpoint.instance_type) == ("tiiuae/falcon-40b-instruct", "ml.g5.12xlarge")
+    assert prod.model.num_gpus == 4
+    assert {dev.model.container.framework, prod.model.container.framework} == {"tgi"}
+    assert [c.stage_name for c in (dev, preprod, prod)] == ["Dev", "PreProd", "Prod"]
+
+
+def test_dev_is_environment_agnostic_so_synth_needs_no_credentials():
+    dev = load_all()[0]
+    assert dev.account is None and dev.region is None
+
+
+def test_every_environment_scales_to_zero_by_default():
+    assert [c.async_endpoint.scaling.min_capacity for c in load_all()] == [0, 0, 0]
+
+
+def test_unknown_key_is_rejected_with_its_path(tmp_path):
+    message = config_error(tmp_path, with_change("async_endpoint.scaling.max_capactiy", 3))
+    assert "async_endpoint.scaling.max_capactiy" in message
+    assert "unknown key" in message
+
+
+def test_wrong_type_is_rejected_with_the_expected_type(tmp_path):
+    message = config_error(tmp_path, with_change("async_endpoint.scaling.max_capacity", "three"))
+    assert "async_endpoint.scaling.max_capacity" in message
+    assert "valid integer" in message
+    assert "'three'" in message
+
+
+def test_min_capacity_above_max_is_rejected(tmp_path):
+    data = with_change("async_endpoint.scaling.min_capacity", 3)
+    message = config_error(tmp_path, data)
+    assert "async_endpoint.scaling" in message
+    assert "'min_capacity' (3) must not be above 'max_capacity' (1)" in message
+
+
+@pytest.mark.parametrize("instance_type", ["g5.2xlarge", "ml.g5", "ml.g5.2xlarge ", "p4d.24xlarge"])
+def test_instance_type_must_be_a_sagemaker_ml_type(tmp_path, instance_type):
+    message = config_error(tmp_path, with_change("async_endpoint.instance_type", instance_type))
+    assert "async_endpoint.instance_type" in message
+    assert "starting with 'ml.'" in message
+
+
+@pytest.mark.parametrize("field", ["stage_name", "resource_prefix", "model", "async_endpoint.instance_type"])
+def test_missing_required_field_is_named(tmp_path, field):
+    message = config_error(tmp_path, without(field))
+    assert f"field '{field}': required but missing" in message
+
+
+def test_model_needs_exactly_one_source(tmp_path):
+    message = config_error(tmp_path, with_change("model.s3_uri", "s3://my-models/falcon/"))
+    assert "field 'model'" in message
+    assert "exactly one of 'hub_id' or 's3_uri'" in message
+
+
+def test_removal_policy_lists_the_allowed_values(tmp_path):
+    message = config_error(tmp_path, with_change("storage.removal_policy", "delete"))
+    assert "storage.removal_policy" in message
+    assert "'destroy' or 'retain'" in message
+
+
+def test_account_must_be_quoted_twelve_digits(tmp_path):
+    data = with_change("account", 123456789012)
+    data["region"] = "eu-west-1"
+    message = config_error(tmp_path, data)
+    assert "field 'account'" in message
+
+
+def test_every_problem_in_a_file_is_reported_at_once(tmp_path):
+    data = with_change("async_endpoint.instance_type", "g5.2xlarge")
+    data["surprise"] = True
+    message = config_error(tmp_path, data)
+    assert "async_endpoint.instance_type" in message and "field 'surprise'" in message
+
+
+def test_a_file_that_is_not_a_mapping_is_rejected(tmp_path):
+    message = config_error(tmp_path, ["not", "a", "mapping"])
+    assert "must hold a mapping" in message
+
+
+def test_invalid_yaml_is_reported_with_the_file(tmp_path):
+    path = tmp_path / "dev.yaml"
+    path.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_environment_config(path)
+
+
+def test_stage_names_must_differ_between_environments(tmp_path):
+    for name in ("dev", "preprod", "prod"):
+        write_config(tmp_path, DEV, f"{name}.yaml")
+    with pytest.raises(ConfigError, match="'stage_name' must differ"):
+        load_all(tmp_path)
+
+
+def test_app_exits_with_the_config_message_instead_of_a_traceback(tmp_path, monkeypatch):
+    import app as cdk_app
+
+    for name in ("dev", "preprod", "prod"):
+        write_config(tmp_path, with_change("async_endpoint.instance_type", "gpu-large"), f"{name}.yaml")
+    monkeypatch.setattr(cdk_app, "load_all", lambda: load_all(tmp_path))
+    with pytest.raises(SystemExit) as exited:
+        cdk_app.main()
+    assert "dev.yaml" in str(exited.value) and "async_endpoint.instance_type" in str(exited.value)
