@@ -15,7 +15,7 @@ export AWS_EC2_METADATA_DISABLED := true
 WITH_NODE = PATH="$(NODE_BIN):$$PATH"
 CDK = $(WITH_NODE) $(CURDIR)/node_modules/.bin/cdk
 
-.PHONY: synth test bench deploy clean
+.PHONY: synth test bench bootstrap deploy destroy clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -42,9 +42,17 @@ test: $(STAMPS)/node
 bench: $(STAMPS)/node
 	$(WITH_NODE) $(PY) -m bench
 
+## bootstrap: prepare the account and region of your current AWS credentials for cdk deploy (once)
+bootstrap: $(STAMPS)/node
+	$(CDK) bootstrap
+
 ## deploy: make deploy STAGE=Dev deploys one environment with your current AWS credentials
 deploy: $(STAMPS)/node
 	$(CDK) deploy "$(STAGE)/*"
+
+## destroy: make destroy STAGE=Dev removes one environment (see removal_policy in its config)
+destroy: $(STAMPS)/node
+	$(CDK) destroy "$(STAGE)/*"
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out $(STAMPS)

@@ -1,0 +1,17 @@
+"""`make bench`: run every benchmark and print its figures."""
+
+from __future__ import annotations
+
+from bench import synth_bench
+
+BENCHMARKS = [synth_bench]
+
+
+def main() -> None:
+    for module in BENCHMARKS:
+        for label, value in module.run():
+            print(f"{label:<70} {value}")
+
+
+if __name__ == "__main__":
+    main()
