@@ -14,7 +14,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.async_endpoint import AsyncInferenceEndpoint, has_nvme_storage, instance_family
 from stacks.constructs.backlog_scaling import BacklogScaling
-from stacks.constructs.secure_storage import access_log_bucket, data_bucket, encrypted_topic
+from stacks.constructs.secure_storage import access_log_bucket, data_bucket, encrypted_topic, payload_bucket_name
 
 
 class AsyncInferenceStack(Stack):
@@ -55,6 +55,7 @@ class AsyncInferenceStack(Stack):
         self.input_bucket = data_bucket(
             self,
             "Input",
+            bucket_name=payload_bucket_name(self, config.resource_prefix, "input"),
             key=self.key,
             access_logs=logs_bucket,
             expiry_days=storage.input_expiry_days,
@@ -63,6 +64,7 @@ class AsyncInferenceStack(Stack):
         self.output_bucket = data_bucket(
             self,
             "Output",
+            bucket_name=payload_bucket_name(self, config.resource_prefix, "output"),
             key=self.key,
             access_logs=logs_bucket,
             expiry_days=storage.output_expiry_days,

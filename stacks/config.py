@@ -124,6 +124,18 @@ class StorageConfig(_Model):
     removal_policy: Literal["destroy", "retain"] = "retain"
 
 
+class ApiConfig(_Model):
+    """The HTTP API in front of the endpoints, and the functions behind it."""
+
+    throttling_rate_limit: Annotated[float, Field(gt=0, le=10000)] = 20.0
+    throttling_burst_limit: Annotated[int, Field(ge=1, le=5000)] = 40
+    max_inline_bytes: Annotated[int, Field(ge=1024, le=5 * 1024 * 1024)] = 256 * 1024
+    presign_expiry_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
+    request_record_ttl_days: Annotated[int, Field(ge=1, le=365)] = 30
+    point_in_time_recovery: bool = True
+    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] = 20
+
+
 class EnvironmentConfig(_Model):
     """Everything that differs between dev, preprod and prod."""
 
@@ -134,6 +146,7 @@ class EnvironmentConfig(_Model):
     model: ModelConfig
     async_endpoint: AsyncEndpointConfig
     storage: StorageConfig = StorageConfig()
+    api: ApiConfig = ApiConfig()
 
     @field_validator("stage_name")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
+from stacks.api_stack import ApiStack
 from stacks.async_inference_stack import AsyncInferenceStack
 from stacks.config import EnvironmentConfig
 
@@ -20,6 +21,14 @@ class InferenceStage(Stage):
             config=config,
             stack_name=f"{config.resource_prefix}-async-inference",
             description=f"{config.stage_name}: async SageMaker endpoint that scales to zero",
+        )
+        self.api = ApiStack(
+            self,
+            "Api",
+            config=config,
+            async_inference=self.async_inference,
+            stack_name=f"{config.resource_prefix}-api",
+            description=f"{config.stage_name}: IAM-authenticated inference API and its handlers",
         )
         Tags.of(self).add("project", "llm-hosting")
         Tags.of(self).add("environment", config.stage_name)

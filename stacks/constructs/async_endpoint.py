@@ -15,6 +15,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.config import ModelConfig
+from stacks.nag import wildcard_resource
 from stacks.constructs.model_container import tgi_container
 
 # Inline payloads are written under requests/, large ones are uploaded under uploads/.
@@ -39,12 +40,6 @@ def has_nvme_storage(instance_type: str) -> bool:
 
 def _volume_key_arn(instance_type: str, key: kms.IKey) -> str | None:
     return None if has_nvme_storage(instance_type) else key.key_arn
-
-
-def _object_wildcard(bucket: s3.IBucket, prefix: str, reason: str) -> Acknowledgment:
-    """Acknowledge the IAM5 finding for `<bucket>/<prefix>*`, and only that one."""
-    logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)
-    return Acknowledgment(id=f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]", reason=reason)
 
 
 def endpoint_name_for(prefix: str, instance_type: str) -> str:
@@ -167,11 +162,20 @@ class AsyncInferenceEndpoint(Construct):
                 ),
             ),
             *(
-                _object_wildcard(input_bucket, prefix, f"SageMaker reads the object each request names under {prefix}.")
+                wildcard_resource(
+                    self, input_bucket.arn_for_objects(f"{prefix}*"),
+                    f"SageMaker reads the object each request names under {prefix}; keys are per request.",
+                )
                 for prefix in INPUT_PREFIXES
             ),
-            _object_wildcard(output_bucket, OUTPUT_PREFIX, "SageMaker names each result object after its inference id."),
-            _object_wildcard(output_bucket, FAILURE_PREFIX, "SageMaker names each failure object after its inference id."),
+            wildcard_resource(
+                self, output_bucket.arn_for_objects(f"{OUTPUT_PREFIX}*"),
+                "SageMaker names each result object after its inference id.",
+            ),
+            wildcard_resource(
+                self, output_bucket.arn_for_objects(f"{FAILURE_PREFIX}*"),
+                "SageMaker names each failure object after its inference id.",
+            ),
         )
 
         cfn_model = sagemaker.CfnModel(

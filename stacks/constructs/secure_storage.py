@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -32,10 +32,19 @@ def access_log_bucket(
     )
 
 
+def payload_bucket_name(stack: Stack, resource_prefix: str, purpose: str) -> str:
+    """Deterministic, so that other stacks of the environment import the bucket by name.
+
+    A CloudFormation export would pin the producing stack: an in-use export can never change.
+    """
+    return f"{resource_prefix}-{purpose}-{stack.account}-{stack.region}"
+
+
 def data_bucket(
     scope: Construct,
     id: str,
     *,
+    bucket_name: str,
     key: kms.IKey,
     access_logs: s3.IBucket,
     expiry_days: int,
@@ -45,6 +54,7 @@ def data_bucket(
     return s3.Bucket(
         scope,
         id,
+        bucket_name=bucket_name,
         encryption=s3.BucketEncryption.KMS,
         encryption_key=key,
         bucket_key_enabled=True,

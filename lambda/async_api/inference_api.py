@@ -1,0 +1,179 @@
+"""What the routes do: submit to the async endpoint, hand out upload slots, report status.
+
+Submit order: write the inline payload to S3, call InvokeEndpointAsync, and only then record the
+request in DynamoDB. If the invoke fails, the caller gets an error and no record exists, so nothing
+claims InProgress forever (an orphaned `requests/` object expires with the input bucket's
+lifecycle rule). A SageMaker notification may still overtake the record write; the store's upserts
+make that harmless.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore import exceptions as botocore_errors
+
+from api_errors import ApiError
+from inference_common.s3_location import OUTPUTS_PREFIX, S3Location
+from inference_common.store import COMPLETED, FAILED, IN_PROGRESS, InferenceRequestStore
+from submission import UPLOADS_PREFIX, Submission, new_inference_id
+
+REQUESTS_PREFIX = "requests/"
+# SageMaker async inference accepts payloads up to 1 GB.
+MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+_RETRY_LATER = {"Retry-After": "5"}
+
+_THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    endpoint_name: str
+    input_bucket: str
+    output_bucket: str
+    requests_table: str
+    idempotency_table: str
+    max_inline_bytes: int
+    presign_expiry_seconds: int
+    request_record_ttl: timedelta
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ApiSettings:
+        return cls(
+            endpoint_name=environ["ENDPOINT_NAME"],
+            input_bucket=environ["INPUT_BUCKET"],
+            output_bucket=environ["OUTPUT_BUCKET"],
+            requests_table=environ["REQUESTS_TABLE"],
+            idempotency_table=environ["IDEMPOTENCY_TABLE"],
+            max_inline_bytes=int(environ.get("MAX_INLINE_BYTES", "262144")),
+            presign_expiry_seconds=int(environ.get("PRESIGN_EXPIRY_SECONDS", "900")),
+            request_record_ttl=timedelta(days=int(environ.get("REQUEST_RECORD_TTL_DAYS", "30"))),
+        )
+
+
+class AsyncInferenceApi:
+    def __init__(
+        self, *, settings: ApiSettings, s3_client: Any, sagemaker_runtime_client: Any, store: InferenceRequestStore
+    ) -> None:
+        self._settings = settings
+        self._s3 = s3_client
+        self._runtime = sagemaker_runtime_client
+        self._store = store
+
+    def submit(self, *, principal: str, submission: Submission) -> dict:
+        inference_id = new_inference_id()
+        input_location = submission.input_location
+        if submission.inline_payload is not None:
+            input_location = S3Location(self._settings.input_bucket, f"{REQUESTS_PREFIX}{inference_id}.json")
+            self._s3.put_object(
+                Bucket=input_location.bucket,
+                Key=input_location.key,
+                Body=submission.inline_payload,
+                ContentType="application/json",
+            )
+        self._invoke(inference_id, input_location, submission)
+        self._store.record_submission(
+            inference_id=inference_id,
+            principal=principal,
+            input_location=str(input_location),
+            submitted_at=datetime.now(UTC),
+        )
+        # Relative to the API's base URL, which differs between the execute-api URL and custom domains.
+        return {"inference_id": inference_id, "status": IN_PROGRESS, "status_url": f"/v1/inferences/{inference_id}"}
+
+    def create_upload(self) -> dict:
+        location = S3Location(self._settings.input_bucket, f"{UPLOADS_PREFIX}{new_inference_id()}")
+        upload = self._s3.generate_presigned_post(
+            Bucket=location.bucket,
+            Key=location.key,
+            Conditions=[["content-length-range", 1, MAX_UPLOAD_BYTES]],
+            ExpiresIn=self._settings.presign_expiry_seconds,
+        )
+        return {
+            "upload": {"url": upload["url"], "fields": upload["fields"]},
+            "input_location": str(location),
+            "expires_in": self._settings.presign_expiry_seconds,
+        }
+
+    def describe(self, *, principal: str, inference_id: str) -> dict:
+        record = self._store.get(inference_id)
+        # Someone else's request, or one known only from a notification so far, is indistinguishable
+        # from an unknown id: existence itself is not disclosed.
+        if record is None or record.principal != principal:
+            raise ApiError(404, "InferenceNotFound", f"no inference {inference_id} submitted by you")
+        answer = {
+            "inference_id": inference_id,
+            "status": record.status,
+            "submitted_at": record.submitted_at,
+            "completed_at": record.completed_at,
+        }
+        if record.status == COMPLETED and record.output_location:
+            output = S3Location.parse(record.output_location)
+            # The notifications function only records outputs here; this role may read nothing else.
+            if output.is_under(self._settings.output_bucket, OUTPUTS_PREFIX):
+                answer["output_url"] = self._presigned_get(output)
+        if record.status == FAILED:
+            answer["failure_reason"] = record.failure_reason
+        return answer
+
+    def _invoke(self, inference_id: str, input_location: S3Location, submission: Submission) -> None:
+        options = submission.options
+        optional = {
+            name: value
+            for name, value in (
+                ("RequestTTLSeconds", options.request_ttl_seconds),
+                ("InvocationTimeoutSeconds", options.invocation_timeout_seconds),
+            )
+            if value is not None
+        }
+        try:
+            self._runtime.invoke_endpoint_async(
+                EndpointName=self._settings.endpoint_name,
+                InferenceId=inference_id,
+                InputLocation=str(input_location),
+                ContentType="application/json",
+                **optional,
+            )
+        except botocore_errors.ClientError as error:
+            raise _endpoint_error(error) from error
+        except (botocore_errors.ConnectionError, botocore_errors.HTTPClientError) as error:
+            raise ApiError(
+                503,
+                "EndpointUnavailable",
+                "the inference endpoint could not be reached; retry later",
+                headers=_RETRY_LATER,
+            ) from error
+
+    def _presigned_get(self, location: S3Location) -> str:
+        return self._s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": location.bucket, "Key": location.key},
+            ExpiresIn=self._settings.presign_expiry_seconds,
+        )
+
+
+def _endpoint_error(error: botocore_errors.ClientError) -> ApiError:
+    """Map what is left after botocore's own (standard mode) retries."""
+    code = error.response.get("Error", {}).get("Code", "")
+    http_status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in _THROTTLING_CODES or http_status == 429:
+        return ApiError(
+            429,
+            "Throttled",
+            "the inference endpoint is throttling requests; retry later",
+            headers=_RETRY_LATER,
+        )
+    if code == "ServiceUnavailable" or http_status >= 500:
+        return ApiError(
+            503,
+            "EndpointUnavailable",
+            "the inference endpoint is unavailable; retry later",
+            headers=_RETRY_LATER,
+        )
+    # A 4xx from SageMaker for a request this API validated means the deployment is wrong
+    # (endpoint missing or misconfigured), not the caller's input.
+    return ApiError(502, "EndpointRejectedRequest", f"the inference endpoint rejected the request: {code}")
