@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench import synth_bench
+from bench import import_bench, synth_bench
 
-BENCHMARKS = [synth_bench]
+BENCHMARKS = [synth_bench, import_bench]
 
 
 def main() -> None:
