@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench import import_bench, synth_bench
+from bench import import_bench, streaming_bench, synth_bench
 
-BENCHMARKS = [synth_bench, import_bench]
+BENCHMARKS = [synth_bench, import_bench, streaming_bench]
 
 
 def main() -> None:

@@ -1,0 +1,198 @@
+"""Open a response stream on the SageMaker endpoint and read its payload parts.
+
+Everything that knows about boto3 and botocore lives here: the client's configuration, the
+translation of SageMaker's errors before the stream begins into HTTP answers
+(``UpstreamRefused``) and, once it has begun, into stream failures (``UpstreamBroken``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EventStreamError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
+
+from generation_request import GenerationRequest
+from stream_settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 5
+RETRY_AFTER_SCALING_SECONDS = 60
+"""An endpoint coming back from zero instances (or an inference component from zero
+copies) needs minutes; asking callers to come back in a minute keeps them from hammering it."""
+RETRY_AFTER_THROTTLED_SECONDS = 5
+
+# SageMaker answers ValidationError both for a missing endpoint or inference component
+# ("Endpoint x of account y not found.") and for an inference component scaled to zero
+# ("Inference Component has no capacity to process this request ...").
+_NOT_FOUND = re.compile(r"\bnot found\b", re.IGNORECASE)
+_NO_CAPACITY = re.compile(r"\bno capacity\b", re.IGNORECASE)
+
+
+class UpstreamRefused(Exception):
+    """The endpoint did not start a stream; answer the caller with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+class UpstreamBroken(Exception):
+    """The stream had begun and then failed."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def create_client(settings: Settings) -> Any:
+    """A SageMaker runtime client; ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` redirects it.
+
+    ``read_timeout`` bounds the silence between two reads, so a stalled model ends the
+    stream instead of holding the Lambda until its own timeout.
+    """
+    return boto3.client(
+        "sagemaker-runtime",
+        config=Config(
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=settings.upstream_read_timeout_seconds,
+            retries={"mode": "standard", "total_max_attempts": settings.upstream_max_attempts},
+        ),
+    )
+
+
+class ModelResponseStream:
+    """One open ``InvokeEndpointWithResponseStream`` response."""
+
+    def __init__(self, event_stream: Any, read_timeout_seconds: float) -> None:
+        self._event_stream = event_stream
+        self._read_timeout_seconds = read_timeout_seconds
+
+    def parts(self) -> Iterator[bytes]:
+        """The ``PayloadPart`` bytes in order (blocking); raise ``UpstreamBroken`` on failure."""
+        try:
+            for event in self._event_stream:
+                part = event.get("PayloadPart")
+                if part is not None:
+                    yield part.get("Bytes", b"")
+        except EventStreamError as error:
+            details = error.response.get("Error", {})
+            code = details.get("Code") or "StreamError"
+            raise UpstreamBroken(
+                _snake_case(code), details.get("Message") or f"the model's stream failed ({code})"
+            ) from None
+        except Urllib3ReadTimeoutError:
+            raise UpstreamBroken(
+                "upstream_timeout",
+                f"the model sent nothing for {self._read_timeout_seconds:g} seconds",
+            ) from None
+        except (Urllib3Error, OSError) as error:
+            raise UpstreamBroken("upstream_disconnected", f"the model's stream broke: {error}") from None
+
+    def abort(self) -> None:
+        """Stop the stream now, from any thread, even while another thread is blocked reading.
+
+        botocore's ``EventStream.close()`` closes the urllib3 response, which waits for the
+        lock held by a read in progress and, on Linux, does not wake that read; urllib3's
+        ``HTTPResponse.shutdown()`` shuts the socket down so the read returns at once. The
+        reading thread then ends and ``close()`` releases the connection.
+        """
+        raw = getattr(self._event_stream, "_raw_stream", None)
+        shutdown = getattr(raw, "shutdown", None)
+        if shutdown is None:
+            return
+        try:
+            shutdown()
+        except (OSError, ValueError, RuntimeError):
+            # Already closed or released: nothing left to wake.
+            pass
+
+    def close(self) -> None:
+        """Close the connection to the endpoint. Call when no read is in progress."""
+        self._event_stream.close()
+
+
+class SageMakerStreamingEndpoint:
+    """The configured endpoint (or inference component) that streams generations."""
+
+    def __init__(self, client: Any, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    def open(self, request: GenerationRequest) -> ModelResponseStream:
+        """Start a streamed generation (blocking until SageMaker answers with headers)."""
+        arguments: dict[str, Any] = {
+            "EndpointName": self._settings.endpoint_name,
+            "Body": request.container_body(self._settings.container_format),
+            "ContentType": "application/json",
+        }
+        if self._settings.inference_component_name:
+            arguments["InferenceComponentName"] = self._settings.inference_component_name
+        try:
+            response = self._client.invoke_endpoint_with_response_stream(**arguments)
+        except ClientError as error:
+            raise _refusal(error) from None
+        except (ReadTimeoutError, ConnectTimeoutError):
+            raise UpstreamRefused(
+                504, "upstream_timeout", "the model endpoint did not answer in time"
+            ) from None
+        except BotoCoreError as error:
+            logger.warning("cannot reach the endpoint: %s", error)
+            raise UpstreamRefused(502, "upstream_unreachable", "the model endpoint cannot be reached") from None
+        return ModelResponseStream(response["Body"], self._settings.upstream_read_timeout_seconds)
+
+
+def _refusal(error: ClientError) -> UpstreamRefused:
+    details = error.response.get("Error", {})
+    code = details.get("Code", "")
+    message = details.get("Message", "")
+    logger.warning("the endpoint refused the stream: %s: %s", code, message)
+    if code == "ModelNotReadyException":
+        return UpstreamRefused(
+            503, "model_not_ready", "the model is not ready yet; retry later", RETRY_AFTER_SCALING_SECONDS
+        )
+    if code == "ValidationError" and _NO_CAPACITY.search(message):
+        return UpstreamRefused(
+            503, "no_capacity", "the model is scaling out from zero; retry later", RETRY_AFTER_SCALING_SECONDS
+        )
+    if code == "ValidationError" and _NOT_FOUND.search(message):
+        return UpstreamRefused(
+            503, "endpoint_unavailable", "the model endpoint is not available; retry later",
+            RETRY_AFTER_SCALING_SECONDS,
+        )
+    if code in ("ThrottlingException", "TooManyRequestsException"):
+        return UpstreamRefused(429, "throttled", "too many requests; retry later", RETRY_AFTER_THROTTLED_SECONDS)
+    if code == "ServiceUnavailable":
+        return UpstreamRefused(
+            503, "service_unavailable", "SageMaker is unavailable; retry later", RETRY_AFTER_THROTTLED_SECONDS
+        )
+    if code == "ModelError":
+        original_status = error.response.get("OriginalStatusCode")
+        original_message = error.response.get("OriginalMessage") or message
+        if isinstance(original_status, int) and 400 <= original_status < 500:
+            # The container rejected the input itself (e.g. prompt plus max_new_tokens over the
+            # model's context): the caller can fix it, so its message is passed on.
+            return UpstreamRefused(422, "model_rejected_input", original_message)
+        return UpstreamRefused(502, "model_error", "the model failed to start the generation")
+    return UpstreamRefused(502, "upstream_error", "the model endpoint refused the request")
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

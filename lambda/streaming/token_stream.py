@@ -1,0 +1,300 @@
+"""Decode the byte stream of a text-generation container into tokens.
+
+SageMaker's ``InvokeEndpointWithResponseStream`` hands the container's response body over
+in ``PayloadPart`` chunks whose boundaries are arbitrary: a JSON line, and a multi-byte
+UTF-8 character, can be split across parts. ``TokenStream`` reassembles lines from those
+parts and turns each line into typed events.
+
+Formats understood (one decoder for both containers; the framing and the shape of each
+object identify the format line by line, so an LMI container configured for TGI-compatible
+server-sent events works too):
+
+* TGI server-sent events: ``data:{"token": {"text": " the", "special": false, ...},
+  "generated_text": null, ...}``; the last event carries ``generated_text``. An error
+  during generation arrives as ``data:{"error": "...", "error_type": "..."}``.
+* LMI JSON lines: ``{"token": {"text": " the", "log_prob": ...}}``; the last line adds
+  ``generated_text``. A failure during generation is an in-band token with ``id: -1`` and
+  ``finish_reason: "error"`` (under ``details``), optionally with ``error_msg``.
+* Legacy LMI JSON lines: ``{"outputs": [" the"]}``. This format has no final event.
+
+Decisions:
+
+* Lines are split on the byte ``\\n`` before any decoding. In UTF-8 the byte 0x0A only ever
+  encodes U+000A (every byte of a multi-byte sequence has its high bit set), so a character
+  split across parts always ends up whole inside its line; each complete line is then
+  decoded strictly, and a line that is not valid UTF-8 is an error. This is what an
+  incremental UTF-8 decoder would achieve, without decoding bytes twice.
+* Tokens flagged special (TGI ``special``, LMI ``special_token``) and tokens with empty text
+  produce no ``Token`` event: they are end-of-sequence or control markers, and TGI leaves
+  them out of ``generated_text`` as well.
+* ``Done.generated_text`` is the container's own final ``generated_text``, passed through
+  verbatim. The decoder never accumulates the generated text, so its memory does not grow
+  with the length of the generation. The legacy ``outputs`` format carries no final text:
+  its stream ends with ``Done(generated_text=None)``.
+* A stream that ends (``finish()``) before a final event, in a format that has one, yields
+  ``StreamFailure("incomplete_stream", ...)`` rather than a ``Done`` that would make a
+  truncated generation look complete.
+* Once a ``Done`` or ``StreamFailure`` has been produced the decoder is finished: later
+  bytes are discarded without being buffered.
+* Server-sent-event fields other than ``data`` (``event:``, ``id:``, ``retry:``) and comment
+  lines are ignored; each ``data`` line carries one whole JSON event (TGI never splits an
+  event over several ``data`` lines).
+
+Memory bound: the only buffer is the pending (incomplete) line, capped at
+``max_line_bytes`` (default ``MAX_LINE_BYTES`` = 1 MiB); a line longer than that raises
+``LineTooLong`` before it is buffered. Decoding a completed line copies it once.
+
+Errors in the byte stream itself (a line over the cap, invalid UTF-8, malformed JSON, an
+object that is no known event) raise ``TokenStreamError``; the stream cannot be resumed
+after that. Failures the model reports are ``StreamFailure`` events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+MAX_LINE_BYTES = 1024 * 1024
+"""Longest line accepted, in bytes. A TGI event with ``details`` for a long generation is
+the biggest line a container sends in practice, and stays far below this."""
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of generated text, in generation order."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """The generation finished. ``generated_text`` is the container's final text, or None
+    when the container's format does not send one."""
+
+    generated_text: str | None
+
+
+@dataclass(frozen=True)
+class StreamFailure:
+    """The container reported that the generation failed after the stream had begun."""
+
+    code: str
+    message: str
+
+
+StreamEvent = Token | Done | StreamFailure
+
+
+class TokenStreamError(Exception):
+    """The byte stream breaks the container's protocol; ``code`` names how."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class LineTooLong(TokenStreamError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "line_too_long",
+            f"the model's stream sent a line longer than {limit} bytes",
+        )
+
+
+class TokenStream:
+    """Incremental decoder: ``feed`` every part in order, then call ``finish`` once."""
+
+    def __init__(self, *, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+        if max_line_bytes < 1:
+            raise ValueError("max_line_bytes must be positive")
+        self._max_line_bytes = max_line_bytes
+        self._pending = bytearray()
+        self._finished = False
+        # The legacy ``outputs`` format has no final event, so the end of the stream is its end.
+        self._ends_at_eof = False
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held for a line whose newline has not arrived yet."""
+        return len(self._pending)
+
+    @property
+    def finished(self) -> bool:
+        """True once a ``Done`` or ``StreamFailure`` has been produced."""
+        return self._finished
+
+    def feed(self, part: bytes) -> list[StreamEvent]:
+        """Take the next part of the stream; return the events its complete lines make."""
+        if self._finished or not part:
+            return []
+        limit = self._max_line_bytes
+        pending = self._pending
+        newline = part.find(b"\n")
+        if newline < 0:
+            if len(pending) + len(part) > limit:
+                self._overflow()
+            pending += part
+            return []
+        # Complete the pending line with the head of this part, then walk the part itself:
+        # only the tail after its last newline is copied into the pending buffer.
+        events: list[StreamEvent] = []
+        if pending:
+            if len(pending) + newline > limit:
+                self._overflow()
+            pending += part[:newline]
+            line = bytes(pending)
+            pending.clear()
+        else:
+            if newline > limit:
+                self._overflow()
+            line = part[:newline]
+        if line:
+            self._decode_line(line, events)
+        start = newline + 1
+        while not self._finished:
+            newline = part.find(b"\n", start)
+            if newline < 0:
+                if len(part) - start > limit:
+                    self._overflow()
+                pending += part[start:]
+                break
+            if newline - start > limit:
+                self._overflow()
+            if newline > start:
+                self._decode_line(part[start:newline], events)
+            start = newline + 1
+        return events
+
+    def finish(self) -> list[StreamEvent]:
+        """The stream ended: decode a last line that had no newline, then close the stream."""
+        if self._finished:
+            return []
+        events: list[StreamEvent] = []
+        if self._pending:
+            line = bytes(self._pending)
+            self._pending.clear()
+            self._decode_line(line, events)
+        if not self._finished:
+            if self._ends_at_eof:
+                events.append(Done(generated_text=None))
+            else:
+                events.append(
+                    StreamFailure(
+                        "incomplete_stream",
+                        "the model's stream ended before its final event",
+                    )
+                )
+            self._finish()
+        return events
+
+    def _overflow(self) -> None:
+        self._pending.clear()
+        raise LineTooLong(self._max_line_bytes)
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._pending.clear()
+
+    def _decode_line(self, line: bytes, events: list[StreamEvent]) -> None:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line:
+            return
+        if line.startswith(b"data:"):
+            payload = line[5:]
+            if payload.startswith(b" "):
+                payload = payload[1:]
+        elif line.startswith(b"{"):
+            payload = line
+        elif line.startswith((b":", b"event:", b"id:", b"retry:")):
+            return
+        else:
+            raise TokenStreamError(
+                "malformed_event",
+                f"the model's stream sent a line that is neither JSON nor an event: {_excerpt(line)}",
+            )
+        try:
+            event = _json_decode(payload.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise TokenStreamError(
+                "invalid_utf8", f"the model's stream is not valid UTF-8: {error.reason}"
+            ) from None
+        except json.JSONDecodeError as error:
+            raise TokenStreamError(
+                "malformed_event", f"the model's stream sent malformed JSON: {error.msg}"
+            ) from None
+        if type(event) is dict and "token" in event:
+            self._interpret_token(event, events)
+        else:
+            self._interpret_other(event, events)
+
+    def _interpret_other(self, event: Any, events: list[StreamEvent]) -> None:
+        if not isinstance(event, dict):
+            raise TokenStreamError(
+                "malformed_event", "the model's stream sent JSON that is not an object"
+            )
+        if "outputs" in event:
+            self._interpret_outputs(event["outputs"], events)
+        elif "error" in event:
+            events.append(StreamFailure("model_error", _message(event["error"])))
+            self._finish()
+        else:
+            raise TokenStreamError(
+                "malformed_event",
+                f"the model's stream sent an event with no token: {_excerpt(json.dumps(event).encode())}",
+            )
+
+    def _interpret_token(self, event: dict, events: list[StreamEvent]) -> None:
+        token = event["token"]
+        if not isinstance(token, dict) or not isinstance(token.get("text", ""), str):
+            raise TokenStreamError(
+                "malformed_event", "the model's stream sent a token without text"
+            )
+        details = event.get("details")
+        finish_reason = (
+            (details.get("finish_reason") if type(details) is dict else None)
+            or event.get("finish_reason")
+            or token.get("finish_reason")
+        )
+        if finish_reason == "error" or (token.get("id") == -1 and token.get("error_msg")):
+            events.append(
+                StreamFailure(
+                    "model_error",
+                    _message(token.get("error_msg") or "the model failed during generation"),
+                )
+            )
+            self._finish()
+            return
+        text = token.get("text", "")
+        if text and not (token.get("special") or token.get("special_token")):
+            events.append(Token(text))
+        generated_text = event.get("generated_text")
+        if generated_text is not None:
+            if not isinstance(generated_text, str):
+                raise TokenStreamError(
+                    "malformed_event", "the model's final event has a non-text generated_text"
+                )
+            events.append(Done(generated_text))
+            self._finish()
+
+    def _interpret_outputs(self, outputs: Any, events: list[StreamEvent]) -> None:
+        if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+            raise TokenStreamError(
+                "malformed_event", "the model's stream sent outputs that are not a list of text"
+            )
+        self._ends_at_eof = True
+        events.extend(Token(text) for text in outputs if text)
+
+
+_json_decode = json.JSONDecoder().decode
+
+
+def _message(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _excerpt(line: bytes, limit: int = 80) -> str:
+    text = line[:limit].decode("utf-8", errors="replace")
+    return text + ("..." if len(line) > limit else "")

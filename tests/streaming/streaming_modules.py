@@ -1,0 +1,52 @@
+"""Import the streaming Lambda's modules from its asset root, ``lambda/streaming``.
+
+``lambda`` is a keyword, and its function folders each hold an ``app`` module, so the
+folder is put on ``sys.path`` only while importing, and ``app.py`` is loaded under the
+name ``streaming_app``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[2]
+STREAMING_ROOT = ROOT / "lambda" / "streaming"
+
+
+class _OnPath:
+    def __enter__(self) -> None:
+        sys.path.insert(0, str(STREAMING_ROOT))
+
+    def __exit__(self, *exc_info: object) -> None:
+        sys.path.remove(str(STREAMING_ROOT))
+
+
+def _import(name: str) -> ModuleType:
+    with _OnPath():
+        return importlib.import_module(name)
+
+
+def load_app_module() -> ModuleType:
+    """Import ``app.py`` (which builds ``app`` from the environment) as ``streaming_app``."""
+    if "streaming_app" in sys.modules:
+        return sys.modules["streaming_app"]
+    with _OnPath():
+        spec = importlib.util.spec_from_file_location("streaming_app", STREAMING_ROOT / "app.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["streaming_app"] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules["streaming_app"]
+            raise
+    return module
+
+
+token_stream = _import("token_stream")
+generation_request = _import("generation_request")
+stream_settings = _import("stream_settings")
+sse_relay = _import("sse_relay")

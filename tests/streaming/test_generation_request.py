@@ -1,0 +1,115 @@
+"""Request validation and the container body, without any server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .streaming_modules import generation_request, stream_settings
+
+InvalidRequest = generation_request.InvalidRequest
+parse = generation_request.parse_generation_request
+
+
+def body(document: object) -> bytes:
+    return json.dumps(document).encode()
+
+
+def test_inputs_alone_is_a_valid_request():
+    request = parse(body({"inputs": "Tell me a story"}))
+    assert request.inputs == "Tell me a story"
+    assert request.parameters == {}
+
+
+def test_known_parameters_within_bounds_are_kept():
+    parameters = {"max_new_tokens": 4096, "temperature": 0.7, "top_p": 0.95, "top_k": 50,
+                  "repetition_penalty": 1.1, "do_sample": True, "seed": 42, "stop": ["\n\n"]}
+    assert parse(body({"inputs": "x", "parameters": parameters})).parameters == parameters
+
+
+def test_tgi_body_asks_for_a_stream():
+    request = parse(body({"inputs": "héllo", "parameters": {"max_new_tokens": 5, "stop": ["."]}}))
+    assert json.loads(request.container_body("tgi")) == {
+        "inputs": "héllo", "stream": True, "parameters": {"max_new_tokens": 5, "stop": ["."]},
+    }
+
+
+def test_lmi_body_asks_for_a_stream_and_names_stop_sequences_its_way():
+    request = parse(body({"inputs": "x", "parameters": {"stop": ["."]}}))
+    assert json.loads(request.container_body("lmi")) == {
+        "inputs": "x", "stream": True, "parameters": {"stop_sequences": ["."]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "fragment"),
+    [
+        (b"", "malformed_json", "empty"),
+        (b"{not json", "malformed_json", "not valid JSON"),
+        (b"\xff\xfe", "malformed_json", "UTF-8"),
+        (b'{"inputs": "x", "parameters": {"temperature": NaN}}', "malformed_json", "NaN"),
+        (b'["inputs"]', "invalid_request", "JSON object"),
+        (b"{}", "invalid_request", "inputs is required"),
+        (b'{"inputs": 3}', "invalid_request", "inputs is required and must be a string"),
+        (b'{"inputs": "   "}', "invalid_request", "inputs must not be empty"),
+        (b'{"inputs": "x", "stream": false}', "invalid_request", "unknown field(s) stream"),
+        (b'{"inputs": "x", "parameters": []}', "invalid_request", "parameters must be a JSON object"),
+        (b'{"inputs": "x", "parameters": {"details": true}}', "invalid_request", "unknown parameter(s) details"),
+        (b'{"inputs": "x", "parameters": {"max_new_tokens": 0}}', "invalid_request", "max_new_tokens"),
+        (b'{"inputs": "x", "parameters": {"max_new_tokens": 4097}}', "invalid_request", "[1, 4096]"),
+        (b'{"inputs": "x", "parameters": {"max_new_tokens": 10.5}}', "invalid_request", "an integer"),
+        (b'{"inputs": "x", "parameters": {"max_new_tokens": true}}', "invalid_request", "max_new_tokens"),
+        (b'{"inputs": "x", "parameters": {"max_new_tokens": "10"}}', "invalid_request", "max_new_tokens"),
+        (b'{"inputs": "x", "parameters": {"temperature": 0}}', "invalid_request", "temperature"),
+        (b'{"inputs": "x", "parameters": {"top_p": 1.0}}', "invalid_request", "(0, 1)"),
+        (b'{"inputs": "x", "parameters": {"top_k": 0}}', "invalid_request", "top_k"),
+        (b'{"inputs": "x", "parameters": {"repetition_penalty": 0}}', "invalid_request", "repetition_penalty"),
+        (b'{"inputs": "x", "parameters": {"seed": -1}}', "invalid_request", "seed"),
+        (b'{"inputs": "x", "parameters": {"do_sample": 1}}', "invalid_request", "do_sample"),
+        (b'{"inputs": "x", "parameters": {"stop": "."}}', "invalid_request", "stop"),
+        (b'{"inputs": "x", "parameters": {"stop": ["a", "b", "c", "d", "e"]}}', "invalid_request", "at most 4"),
+        (b'{"inputs": "x", "parameters": {"stop": [""]}}', "invalid_request", "non-empty"),
+    ],
+)
+def test_invalid_requests_are_rejected_with_a_message_naming_the_problem(raw, code, fragment):
+    with pytest.raises(InvalidRequest) as raised:
+        parse(raw)
+    assert raised.value.code == code
+    assert fragment in raised.value.message
+
+
+# --- Settings from the environment ---
+
+Settings = stream_settings.Settings
+ConfigurationError = stream_settings.ConfigurationError
+
+
+def test_settings_default_to_tgi_with_a_60_second_read_timeout():
+    settings = Settings.from_environ({"ENDPOINT_NAME": "ep"})
+    assert settings == Settings(endpoint_name="ep", container_format="tgi", inference_component_name=None,
+                                upstream_read_timeout_seconds=60.0, upstream_max_attempts=2)
+
+
+def test_settings_read_every_variable():
+    settings = Settings.from_environ({
+        "ENDPOINT_NAME": "ep", "CONTAINER_FORMAT": "LMI", "INFERENCE_COMPONENT_NAME": "ic",
+        "UPSTREAM_READ_TIMEOUT_SECONDS": "2.5", "UPSTREAM_MAX_ATTEMPTS": "3",
+    })
+    assert settings == Settings(endpoint_name="ep", container_format="lmi", inference_component_name="ic",
+                                upstream_read_timeout_seconds=2.5, upstream_max_attempts=3)
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({}, "ENDPOINT_NAME"),
+        ({"ENDPOINT_NAME": "ep", "CONTAINER_FORMAT": "vllm"}, "CONTAINER_FORMAT"),
+        ({"ENDPOINT_NAME": "ep", "UPSTREAM_READ_TIMEOUT_SECONDS": "0"}, "UPSTREAM_READ_TIMEOUT_SECONDS"),
+        ({"ENDPOINT_NAME": "ep", "UPSTREAM_READ_TIMEOUT_SECONDS": "soon"}, "UPSTREAM_READ_TIMEOUT_SECONDS"),
+        ({"ENDPOINT_NAME": "ep", "UPSTREAM_MAX_ATTEMPTS": "0"}, "UPSTREAM_MAX_ATTEMPTS"),
+    ],
+)
+def test_bad_settings_stop_the_start_naming_the_variable(environ, named):
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_environ(environ)
