@@ -11,6 +11,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -24,8 +25,11 @@ from stacks.constructs.async_endpoint import OUTPUT_PREFIX
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.secure_storage import payload_bucket_name
 from stacks.nag import wildcard_resource
+from stacks.streaming_stack import StreamingStack
 
 API_STAGE = "api"
+# The AWS account that publishes the Lambda Web Adapter layer in every commercial region.
+WEB_ADAPTER_ACCOUNT = "753240598075"
 # Every error API Gateway answers itself (auth, throttling, validation) gets the API's error shape.
 _ERROR_TEMPLATE = json.dumps(
     {"error": {"code": "$context.error.responseType", "message": "$context.error.messageString"}}
@@ -45,7 +49,14 @@ _SUBMIT_SCHEMA = apigw.JsonSchema(
 
 class ApiStack(Stack):
     def __init__(
-        self, scope: Construct, id: str, *, config: EnvironmentConfig, async_inference: AsyncInferenceStack, **kwargs
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: EnvironmentConfig,
+        async_inference: AsyncInferenceStack,
+        streaming: StreamingStack | None,
+        **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
         settings, storage = config.api, config.storage
@@ -101,6 +112,9 @@ class ApiStack(Stack):
 
         self._add_notifications(config, async_inference, retention, removal)
         self.api_function = self._add_api_function(config, async_inference, retention, removal)
+        self.streaming_function = (
+            self._add_streaming_function(config, streaming, retention, removal) if streaming else None
+        )
         self.api = self._add_rest_api(config, retention, removal)
 
         CfnOutput(self, "ApiUrl", value=self.api.url)
@@ -230,6 +244,48 @@ class ApiStack(Stack):
         )
         return function
 
+    def _add_streaming_function(self, config, streaming: StreamingStack, retention, removal) -> PythonFunction:
+        """The token-streaming front: an ASGI app run by the Lambda Web Adapter in response-stream mode."""
+        settings = config.streaming
+        endpoint = streaming.endpoint
+        adapter = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "WebAdapterLayer",
+            f"arn:{self.partition}:lambda:{self.region}:{WEB_ADAPTER_ACCOUNT}:layer:LambdaAdapterLayerX86:"
+            f"{settings.web_adapter_layer_version}",
+        )
+        function = PythonFunction(
+            self,
+            "StreamingHandler",
+            name="streaming",
+            description="Relays generated tokens from the streaming endpoint as server-sent events",
+            handler="run.sh",
+            layers=[adapter],
+            environment={
+                "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+                "AWS_LWA_INVOKE_MODE": "response_stream",
+                "AWS_LWA_PORT": "8080",
+                "AWS_LWA_READINESS_CHECK_PATH": "/healthz",
+                "ENDPOINT_NAME": endpoint.endpoint_name,
+                "INFERENCE_COMPONENT_NAME": endpoint.inference_component_name,
+                "CONTAINER_FORMAT": settings.container_format,
+                "UPSTREAM_READ_TIMEOUT_SECONDS": str(settings.upstream_read_timeout_seconds),
+            },
+            key=self.key,
+            log_retention=retention,
+            removal_policy=removal,
+            reserved_concurrency=config.api.reserved_concurrency,
+            # API Gateway ends a response stream after 15 minutes; the function may run as long.
+            timeout=Duration.minutes(15),
+            memory_size=1024,
+            failure_handling=(
+                "Invoked synchronously by API Gateway with a response stream: a failure reaches the caller "
+                "as an error status or an 'error' event at once."
+            ),
+        )
+        endpoint.grant_invoke_with_response_stream(function.role)
+        return function
+
     def _add_rest_api(self, config, retention, removal) -> apigw.RestApi:
         settings = config.api
         access_logs = logs.LogGroup(
@@ -285,9 +341,21 @@ class ApiStack(Stack):
             request_parameters={"method.request.path.inference_id": True},
         )
         v1.add_resource("uploads").add_method("POST", integration)
+        routed = [api.root, v1, inferences, inference]
+        if self.streaming_function:
+            stream = v1.add_resource("generate").add_resource("stream")
+            # STREAM makes API Gateway relay the function's response as it is written (REST APIs,
+            # proxy integrations only; up to 15 minutes).
+            stream.add_method(
+                "POST",
+                apigw.LambdaIntegration(
+                    self.streaming_function.function, response_transfer_mode=apigw.ResponseTransferMode.STREAM
+                ),
+            )
+            routed.append(stream)
         # Any other method or path reaches the function too, which answers 404/405 in the API's
         # error shape; API Gateway alone would answer 403 "Missing Authentication Token".
-        for resource in (api.root, v1, inferences, inference):
+        for resource in routed:
             resource.add_method("ANY", integration)
         api.root.add_resource("{proxy+}").add_method("ANY", integration)
         self._acknowledge_api_findings(api)

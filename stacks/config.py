@@ -21,6 +21,12 @@ _STAGE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,15}$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+def _sagemaker_instance_type(value: str) -> str:
+    if not _INSTANCE_TYPE.match(value):
+        raise ValueError("must be a SageMaker instance type such as 'ml.g5.2xlarge' (starting with 'ml.')")
+    return value
+
+
 class ConfigError(Exception):
     """A config file that cannot be used; the message is meant for the person editing it."""
 
@@ -111,9 +117,45 @@ class AsyncEndpointConfig(_Model):
     @field_validator("instance_type")
     @classmethod
     def _sagemaker_instance(cls, value: str) -> str:
-        if not _INSTANCE_TYPE.match(value):
-            raise ValueError("must be a SageMaker instance type such as 'ml.g5.2xlarge' (starting with 'ml.')")
-        return value
+        return _sagemaker_instance_type(value)
+
+
+class StreamingAlarmConfig(_Model):
+    model_latency_p90_ms: Annotated[int, Field(ge=1)] = 30000
+    invocation_5xx_errors: Annotated[int, Field(ge=1)] = 5
+    evaluation_periods: Annotated[int, Field(ge=1, le=60)] = 3
+
+
+class StreamingConfig(_Model):
+    """The real-time endpoint that streams tokens, hosted as an inference component."""
+
+    enabled: bool = True
+    instance_type: str
+    scale_to_zero: bool = True
+    # Used only when scale_to_zero is off: copies and instances never go below it.
+    min_copies: Annotated[int, Field(ge=1)] = 1
+    max_copies: Annotated[int, Field(ge=1, le=100)] = 1
+    max_instances: Annotated[int, Field(ge=1, le=100)] = 1
+    target_invocations_per_copy: Annotated[float, Field(gt=0)] = 4.0
+    scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    memory_per_copy_mb: Annotated[int, Field(ge=1024)] = 16384
+    container_format: Literal["tgi"] = "tgi"
+    upstream_read_timeout_seconds: Annotated[int, Field(ge=5, le=900)] = 60
+    # Lambda Web Adapter, published by AWS as a public layer (LambdaAdapterLayerX86).
+    web_adapter_layer_version: Annotated[int, Field(ge=1)] = 26
+    alarms: StreamingAlarmConfig = StreamingAlarmConfig()
+
+    @field_validator("instance_type")
+    @classmethod
+    def _sagemaker_instance(cls, value: str) -> str:
+        return _sagemaker_instance_type(value)
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> StreamingConfig:
+        if self.min_copies > self.max_copies:
+            raise ValueError(f"'min_copies' ({self.min_copies}) must not be above 'max_copies' ({self.max_copies})")
+        return self
 
 
 class StorageConfig(_Model):
@@ -147,6 +189,7 @@ class EnvironmentConfig(_Model):
     async_endpoint: AsyncEndpointConfig
     storage: StorageConfig = StorageConfig()
     api: ApiConfig = ApiConfig()
+    streaming: StreamingConfig
 
     @field_validator("stage_name")
     @classmethod

@@ -8,6 +8,7 @@ from constructs import Construct
 from stacks.api_stack import ApiStack
 from stacks.async_inference_stack import AsyncInferenceStack
 from stacks.config import EnvironmentConfig
+from stacks.streaming_stack import StreamingStack
 
 
 class InferenceStage(Stage):
@@ -22,11 +23,22 @@ class InferenceStage(Stage):
             stack_name=f"{config.resource_prefix}-async-inference",
             description=f"{config.stage_name}: async SageMaker endpoint that scales to zero",
         )
+        self.streaming = None
+        if config.streaming.enabled:
+            self.streaming = StreamingStack(
+                self,
+                "Streaming",
+                config=config,
+                alarm_topic=self.async_inference.alarm_topic,
+                stack_name=f"{config.resource_prefix}-streaming",
+                description=f"{config.stage_name}: real-time token-streaming endpoint (inference component)",
+            )
         self.api = ApiStack(
             self,
             "Api",
             config=config,
             async_inference=self.async_inference,
+            streaming=self.streaming,
             stack_name=f"{config.resource_prefix}-api",
             description=f"{config.stage_name}: IAM-authenticated inference API and its handlers",
         )

@@ -16,7 +16,7 @@ from constructs import Construct
 
 from stacks.config import ModelConfig
 from stacks.nag import wildcard_resource
-from stacks.constructs.model_container import tgi_container
+from stacks.constructs.model_container import endpoint_log_group, runtime_statements, tgi_container
 
 # Inline payloads are written under requests/, large ones are uploaded under uploads/.
 INPUT_PREFIXES = ("requests/", "uploads/")
@@ -42,7 +42,7 @@ def _volume_key_arn(instance_type: str, key: kms.IKey) -> str | None:
     return None if has_nvme_storage(instance_type) else key.key_arn
 
 
-def endpoint_name_for(prefix: str, instance_type: str) -> str:
+def endpoint_name_for(prefix: str, kind: str, instance_type: str) -> str:
     """The endpoint's name changes with its instance type, so that such a change replaces it.
 
     SageMaker refuses an UpdateEndpoint that changes the instance type of a variant registered for
@@ -52,7 +52,7 @@ def endpoint_name_for(prefix: str, instance_type: str) -> str:
     instance type".
     """
     digest = hashlib.sha256(instance_type.encode()).hexdigest()[:8]
-    return f"{prefix}-async-{digest}"
+    return f"{prefix}-{kind}-{digest}"
 
 
 class AsyncInferenceEndpoint(Construct):
@@ -81,7 +81,7 @@ class AsyncInferenceEndpoint(Construct):
     ) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
-        self.endpoint_name = endpoint_name_for(name_prefix, instance_type)
+        self.endpoint_name = endpoint_name_for(name_prefix, "async", instance_type)
         self.variant_name = VARIANT_NAME
         self.instance_type = instance_type
         self.output_bucket = output_bucket
@@ -89,15 +89,8 @@ class AsyncInferenceEndpoint(Construct):
             service="sagemaker", resource="endpoint", resource_name=self.endpoint_name
         )
 
-        # SageMaker writes the container's logs here; creating the group ourselves sets its
-        # retention and key, and lets the role write to this one group only.
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
-            retention=log_retention,
-            encryption_key=key,
-            removal_policy=removal_policy,
+        self.log_group = endpoint_log_group(
+            self, self.endpoint_name, key=key, retention=log_retention, removal_policy=removal_policy
         )
 
         container = tgi_container(self, model)
@@ -139,18 +132,7 @@ class AsyncInferenceEndpoint(Construct):
                     actions=["kms:Decrypt", "kms:GenerateDataKey"],
                     resources=[key.key_arn],
                 ),
-                iam.PolicyStatement(
-                    sid="WriteLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    resources=[self.log_group.log_group_arn],
-                ),
-                # PutMetricData has no resource-level permissions; the condition pins the namespace.
-                iam.PolicyStatement(
-                    sid="PublishMetrics",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
-                ),
+                *runtime_statements(self.log_group),
             ],
         )
         Validations.of(self.policy).acknowledge(

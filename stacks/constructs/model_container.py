@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk.region_info import FactName
 from constructs import Construct
@@ -71,3 +73,36 @@ def tgi_container(scope: Construct, model: ModelConfig) -> ModelContainer:
         image=image, environment=environment, model_data_source=model_data_source
     )
     return ModelContainer(definition=definition, pull_statements=statements)
+
+
+def endpoint_log_group(
+    scope: Construct, endpoint_name: str, *, key: kms.IKey, retention: logs.RetentionDays, removal_policy: RemovalPolicy
+) -> logs.LogGroup:
+    """SageMaker writes an endpoint's container logs here; creating it ourselves sets retention and
+    key, and lets the execution role write to this one group only."""
+    return logs.LogGroup(
+        scope,
+        "Logs",
+        log_group_name=f"/aws/sagemaker/Endpoints/{endpoint_name}",
+        retention=retention,
+        encryption_key=key,
+        removal_policy=removal_policy,
+    )
+
+
+def runtime_statements(log_group: logs.ILogGroup) -> list[iam.PolicyStatement]:
+    """What a running endpoint needs besides its image and data: its own logs and metrics."""
+    return [
+        iam.PolicyStatement(
+            sid="WriteLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=[log_group.log_group_arn],
+        ),
+        # PutMetricData has no resource-level permissions; the condition pins the namespace.
+        iam.PolicyStatement(
+            sid="PublishMetrics",
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
+        ),
+    ]

@@ -78,6 +78,7 @@ class PythonFunction(Construct):
         timeout: Duration = Duration.seconds(30),
         memory_size: int = 512,
         handler: str = "app.handler",
+        layers: list[lambda_.ILayerVersion] | None = None,
     ) -> None:
         super().__init__(scope, id)
         function_dir = LAMBDA_ROOT / name
@@ -114,6 +115,7 @@ class PythonFunction(Construct):
             timeout=timeout,
             memory_size=memory_size,
             reserved_concurrent_executions=reserved_concurrency,
+            layers=layers,
         )
         Validations.of(self.function.node.default_child).acknowledge(
             Acknowledgment(id="NIST.800.53.R5-LambdaDLQ", reason=failure_handling),

@@ -35,6 +35,7 @@ class SynthesizedApp:
     assembly_dir: Path
 
     def template(self, stage: str, stack: str = "async_inference") -> Template:
+        """`stack` is the Stage attribute: async_inference, streaming or api."""
         return Template.from_stack(getattr(self.stages[stage], stack))
 
 

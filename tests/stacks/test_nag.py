@@ -20,7 +20,9 @@ from tests.stacks.conftest import STAGE_NAMES, new_app
 API_METHODS = [
     "ANY", "v1/ANY", "v1/inferences/ANY", "v1/inferences/POST", "v1/inferences/{inference_id}/ANY",
     "v1/inferences/{inference_id}/GET", "v1/uploads/POST", "{proxy+}/ANY",
+    "v1/generate/stream/POST", "v1/generate/stream/ANY",
 ]
+NVME_VOLUME = {"AwsSolutions-SM2", "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured"}
 FUNCTION_ROLE = {"AwsSolutions-IAM5[Resource::*]", "NIST.800.53.R5-IAMNoInlinePolicy"}
 FUNCTION = {"NIST.800.53.R5-LambdaDLQ", "NIST.800.53.R5-LambdaInsideVPC"}
 EXPECTED_ACKNOWLEDGEMENTS = {
@@ -39,10 +41,9 @@ EXPECTED_ACKNOWLEDGEMENTS = {
         "AwsSolutions-IAM5[Resource::<bucket>/outputs/*]",
         "AwsSolutions-IAM5[Resource::<bucket>/failures/*]",
     },
-    "AsyncInference/AsyncEndpoint/Config": {
-        "AwsSolutions-SM2",
-        "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
-    },
+    "AsyncInference/AsyncEndpoint/Config": NVME_VOLUME,
+    "Streaming/StreamingEndpoint/Config": NVME_VOLUME,
+    "Streaming/StreamingEndpoint/ExecutionPolicy/Resource": {"AwsSolutions-IAM5[Resource::*]"},
     "Api/Api/CloudWatchRole/Resource": {
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]"
     },
@@ -60,6 +61,8 @@ EXPECTED_ACKNOWLEDGEMENTS = {
         "AwsSolutions-IAM5[Resource::<bucket>/outputs/*]",
     },
     "Api/NotificationHandler/Function/Resource": FUNCTION,
+    "Api/StreamingHandler/Function/Resource": FUNCTION,
+    "Api/StreamingHandler/Role/DefaultPolicy/Resource": FUNCTION_ROLE,
     "Api/NotificationHandler/Role/DefaultPolicy/Resource": FUNCTION_ROLE,
     "Api/Requests/Resource": {"NIST.800.53.R5-DynamoDBInBackupPlan"},
     "Api/Idempotency/Resource": {"NIST.800.53.R5-DynamoDBInBackupPlan"},

@@ -1,0 +1,94 @@
+"""Scale an inference component's copies on invocations, and bring it back from zero copies."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.constructs.streaming_endpoint import StreamingEndpoint
+
+SAGEMAKER_SCALING_ROLE = (
+    "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
+
+
+class CopyScaling(Construct):
+    """Target tracking on invocations per copy; with scale to zero, a step policy leaves zero.
+
+    With zero copies there are no invocations per copy to track, and requests fail with
+    NoCapacityInvocationFailures instead. An alarm on that metric (Sum over 60 s >= 1) adds one
+    copy; managed instance scaling then starts an instance for it. Those first requests fail, and
+    clients retry (the streaming front answers 503 with Retry-After). Without scale to zero, the
+    same alarm goes to the alarm topic: there it means the minimum capacity is not enough.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        endpoint: StreamingEndpoint,
+        scale_to_zero: bool,
+        min_copies: int,
+        max_copies: int,
+        target_invocations_per_copy: float,
+        scale_in_cooldown: Duration,
+        scale_out_cooldown: Duration,
+        alarm_topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, id)
+        self.target = appscaling.ScalableTarget(
+            self,
+            "Target",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"inference-component/{endpoint.inference_component_name}",
+            scalable_dimension="sagemaker:inference-component:DesiredCopyCount",
+            min_capacity=0 if scale_to_zero else min_copies,
+            max_capacity=max_copies,
+            role=iam.Role.from_role_arn(
+                self,
+                "ServiceLinkedRole",
+                Stack.of(self).format_arn(service="iam", region="", resource="role", resource_name=SAGEMAKER_SCALING_ROLE),
+            ),
+        )
+        self.target.node.add_dependency(endpoint.inference_component)
+        self.target.scale_to_track_metric(
+            "InvocationsPerCopy",
+            target_value=target_invocations_per_copy,
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_INVOCATIONS_PER_COPY,
+            scale_in_cooldown=scale_in_cooldown,
+            scale_out_cooldown=scale_out_cooldown,
+        )
+
+        self.no_capacity_alarm = cloudwatch.Alarm(
+            self,
+            "NoCapacity",
+            alarm_description=(
+                f"Requests to {endpoint.inference_component_name} failed for lack of a copy"
+                + (": add one" if scale_to_zero else ": the minimum capacity is not enough")
+            ),
+            metric=endpoint.metric_no_capacity_invocation_failures(),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+        )
+        if scale_to_zero:
+            self.scale_out_from_zero = appscaling.StepScalingAction(
+                self,
+                "ScaleOutFromZero",
+                scaling_target=self.target,
+                adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+                metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+                cooldown=scale_out_cooldown,
+            )
+            self.scale_out_from_zero.add_adjustment(adjustment=1, lower_bound=0)
+            self.no_capacity_alarm.add_alarm_action(cw_actions.ApplicationScalingAction(self.scale_out_from_zero))
+        else:
+            self.no_capacity_alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
