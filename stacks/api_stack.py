@@ -47,6 +47,25 @@ _SUBMIT_SCHEMA = apigw.JsonSchema(
 )
 
 
+def _invoker_policy(accounts: list[str]) -> iam.PolicyDocument | None:
+    """Let IAM principals of other accounts call the API; each still needs its own IAM permission.
+
+    With IAM authorization, a caller in another account needs both this resource policy and an
+    identity policy; callers in the API's own account need only their identity policy.
+    """
+    if not accounts:
+        return None
+    return iam.PolicyDocument(
+        statements=[
+            iam.PolicyStatement(
+                actions=["execute-api:Invoke"],
+                principals=[iam.AccountPrincipal(account) for account in accounts],
+                resources=["execute-api:/*"],
+            )
+        ]
+    )
+
+
 class ApiStack(Stack):
     def __init__(
         self,
@@ -117,7 +136,7 @@ class ApiStack(Stack):
         )
         self.api = self._add_rest_api(config, retention, removal)
 
-        CfnOutput(self, "ApiUrl", value=self.api.url)
+        self.api_url_output = CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "RequestsTableName", value=self.requests_table.table_name)
         CfnOutput(self, "NotificationQueueUrl", value=self.notification_queue.queue_url)
         CfnOutput(self, "EndpointName", value=endpoint.endpoint_name)
@@ -314,6 +333,7 @@ class ApiStack(Stack):
                 throttling_burst_limit=settings.throttling_burst_limit,
             ),
             default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
+            policy=_invoker_policy(settings.invoker_accounts),
         )
         for response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
             api.add_gateway_response(

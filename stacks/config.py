@@ -176,6 +176,9 @@ class ApiConfig(_Model):
     request_record_ttl_days: Annotated[int, Field(ge=1, le=365)] = 30
     point_in_time_recovery: bool = True
     reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] = 20
+    # Other accounts whose IAM principals may call this API (for example the tooling account's
+    # smoke test). Callers in the API's own account need only their IAM policy.
+    invoker_accounts: list[Annotated[str, Field(pattern=r"^\d{12}$")]] = []
 
 
 class EnvironmentConfig(_Model):
@@ -232,23 +235,30 @@ def _describe(error: dict) -> str:
 
 def parse_environment_config(data: object, source: str) -> EnvironmentConfig:
     """Validate already-loaded YAML data; `source` names the file in every error."""
+    return _validate(EnvironmentConfig, data, source)
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the file ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+
+
+def _validate(model: type[BaseModel], data: object, source: str):
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the file must hold a mapping of settings, not {type(data).__name__}")
     try:
-        return EnvironmentConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
         problems = "\n  ".join(_describe(e) for e in err.errors())
         raise ConfigError(f"{source}: invalid configuration\n  {problems}") from None
 
 
 def load_environment_config(path: Path) -> EnvironmentConfig:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the file ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    return parse_environment_config(data, str(path))
+    return parse_environment_config(_read_yaml(path), str(path))
 
 
 def load_all(config_dir: Path = CONFIG_DIR) -> list[EnvironmentConfig]:
@@ -257,3 +267,28 @@ def load_all(config_dir: Path = CONFIG_DIR) -> list[EnvironmentConfig]:
     if len(set(names)) != len(names):
         raise ConfigError(f"{config_dir}: 'stage_name' must differ between environments (got {names})")
     return configs
+
+
+class DeploymentTarget(_Model):
+    account: Annotated[str, Field(pattern=r"^\d{12}$")]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+
+
+class PipelineConfig(_Model):
+    """config/pipeline.yaml: where the promotion pipeline runs and what it builds."""
+
+    tooling: DeploymentTarget
+    repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+    branch: Annotated[str, Field(min_length=1)] = "main"
+    connection_arn: Annotated[
+        str,
+        Field(pattern=r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"),
+    ]
+    # Dev is environment-agnostic for laptop deploys; the pipeline needs a concrete target for it.
+    dev: DeploymentTarget
+    smoke_test_timeout_minutes: Annotated[int, Field(ge=5, le=480)] = 90
+
+
+def load_pipeline_config(config_dir: Path = CONFIG_DIR) -> PipelineConfig:
+    path = config_dir / "pipeline.yaml"
+    return _validate(PipelineConfig, _read_yaml(path), str(path))

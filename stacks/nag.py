@@ -16,16 +16,19 @@ def nag_packs(scope: App | Stage) -> list[NagPack]:
     ]
 
 
-def register_nag_packs(app: App, stages: list[Stage]) -> None:
-    """Check every stack in the app, Stages included, and fail synth on any unacknowledged finding.
-
-    The packs' metadata aspect, registered on the App, does not reach resources inside a Stage (a
-    Stage synthesizes its own nested assembly), so each Stage gets the aspect as well: auditors find
-    every acknowledgement, with its reason, in the template's `cdk_nag` Metadata.
-    """
+def register_nag_packs(app: App) -> None:
+    """Check every stack in the app, Stages included, and fail synth on any unacknowledged finding."""
     Validations.of(app).add_plugins(*nag_packs(app))
-    for stage in stages:
-        Aspects.of(stage).add(WriteNagSuppressionsToCloudFormationAspect())
+
+
+def write_acknowledgements_to_templates(stage: Stage) -> None:
+    """Copy each acknowledgement, with its reason, into the template's `cdk_nag` Metadata.
+
+    The packs register this aspect on the App, but App aspects do not reach resources inside a Stage
+    (a Stage synthesizes its own nested assembly). Each Stage registers it when it is built: CDK
+    Pipelines synthesizes a Stage as soon as it is added, before anything later could.
+    """
+    Aspects.of(stage).add(WriteNagSuppressionsToCloudFormationAspect())
 
 
 def _flatten(node: object) -> str:
@@ -52,3 +55,19 @@ def wildcard_resource(scope: IConstruct, arn: str, reason: str) -> Acknowledgmen
     """Acknowledge AwsSolutions-IAM5 for exactly one wildcard resource ARN, as a policy uses it."""
     rendered = _flatten(Stack.of(scope).resolve(arn))
     return Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{rendered}]", reason=reason)
+
+
+def wildcard_findings(policy: IConstruct) -> list[str]:
+    """The AwsSolutions-IAM5 finding ids cdk-nag reports for a CfnPolicy (its analyzePolicy)."""
+    document = Stack.of(policy).resolve(policy.policy_document)
+    findings: dict[str, None] = {}
+    for statement in document.get("Statement", []):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        findings.update({f"AwsSolutions-IAM5[Action::{a}]": None for a in actions if "*" in a})
+        findings.update(
+            {f"AwsSolutions-IAM5[Resource::{r}]": None for r in map(_flatten, resources) if "*" in r}
+        )
+    return list(findings)

@@ -8,6 +8,7 @@ from constructs import Construct
 from stacks.api_stack import ApiStack
 from stacks.async_inference_stack import AsyncInferenceStack
 from stacks.config import EnvironmentConfig
+from stacks.nag import write_acknowledgements_to_templates
 from stacks.streaming_stack import StreamingStack
 
 
@@ -42,5 +43,6 @@ class InferenceStage(Stage):
             stack_name=f"{config.resource_prefix}-api",
             description=f"{config.stage_name}: IAM-authenticated inference API and its handlers",
         )
+        write_acknowledgements_to_templates(self)
         Tags.of(self).add("project", "llm-hosting")
         Tags.of(self).add("environment", config.stage_name)

@@ -11,6 +11,7 @@ from aws_cdk import App
 from aws_cdk.assertions import Template
 
 from app import build_app
+from stacks.pipeline_stack import PipelineStack
 from stacks.stage import InferenceStage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +33,7 @@ def new_app(outdir: Path) -> App:
 class SynthesizedApp:
     app: App
     stages: dict[str, InferenceStage]
+    pipeline: PipelineStack
     assembly_dir: Path
 
     def template(self, stage: str, stack: str = "async_inference") -> Template:
@@ -43,9 +45,14 @@ class SynthesizedApp:
 def synthesized(tmp_path_factory) -> SynthesizedApp:
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = new_app(outdir)
-    stages = {stage.config.stage_name: stage for stage in build_app(app)}
+    stages, pipeline = build_app(app)
     assembly = app.synth()
-    return SynthesizedApp(app=app, stages=stages, assembly_dir=Path(assembly.directory))
+    return SynthesizedApp(
+        app=app,
+        stages={stage.config.stage_name: stage for stage in stages},
+        pipeline=pipeline,
+        assembly_dir=Path(assembly.directory),
+    )
 
 
 STAGE_NAMES = ("Dev", "PreProd", "Prod")

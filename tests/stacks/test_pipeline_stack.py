@@ -1,0 +1,131 @@
+"""The promotion pipeline: what runs in which order, where each stage deploys, the smoke test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.config import load_all, load_pipeline_config
+from stacks.pipeline_stack import pinned_cli_version
+
+ROOT = Path(__file__).resolve().parents[2]
+PIPELINE_CONFIG = load_pipeline_config()
+CONFIGS = {c.stage_name: c for c in load_all()}
+
+
+@pytest.fixture(scope="module")
+def pipeline(synthesized) -> Template:
+    return Template.from_stack(synthesized.pipeline)
+
+
+@pytest.fixture(scope="module")
+def stages(pipeline) -> list[dict]:
+    (resource,) = pipeline.find_resources("AWS::CodePipeline::Pipeline").values()
+    return resource["Properties"]["Stages"]
+
+
+def stage_named(stages: list[dict], name: str) -> dict:
+    return next(s for s in stages if s["Name"] == name)
+
+
+def buildspec(pipeline: Template, project_prefix: str) -> dict:
+    (project,) = [
+        p for i, p in pipeline.find_resources("AWS::CodeBuild::Project").items() if i.startswith(project_prefix)
+    ]
+    return json.loads(project["Properties"]["Source"]["BuildSpec"])
+
+
+def test_stages_run_source_build_self_update_then_dev_preprod_prod(stages):
+    names = [s["Name"] for s in stages]
+    assert names[:3] == ["Source", "Build", "UpdatePipeline"]
+    assert [n for n in names if n in {"Dev", "PreProd", "Prod"}] == ["Dev", "PreProd", "Prod"]
+
+
+def test_prod_waits_for_a_manual_approval_before_any_deployment(stages):
+    actions = sorted(stage_named(stages, "Prod")["Actions"], key=lambda a: a["RunOrder"])
+    assert actions[0]["ActionTypeId"]["Category"] == "Approval"
+    assert actions[0]["Name"] == "PromoteToProd"
+    assert all(a["RunOrder"] > actions[0]["RunOrder"] for a in actions[1:])
+    assert {a["ActionTypeId"]["Category"] for a in actions[1:]} == {"Deploy"}
+
+
+def test_preprod_runs_the_smoke_test_after_every_deployment(stages):
+    actions = stage_named(stages, "PreProd")["Actions"]
+    (smoke,) = [a for a in actions if a["Name"] == "SmokeTest"]
+    deploys = [a for a in actions if a["ActionTypeId"]["Category"] == "Deploy"]
+    assert deploys and all(smoke["RunOrder"] > a["RunOrder"] for a in deploys)
+    variables = json.loads(smoke["Configuration"]["EnvironmentVariables"])
+    (api_url,) = [v for v in variables if v["name"] == "API_URL"]
+    assert "ApiUrl" in api_url["value"], "the smoke test gets the freshly deployed API's URL"
+
+
+def test_smoke_test_runs_the_client_cli_against_the_api(pipeline):
+    commands = buildspec(pipeline, "PipelinePreProdSmokeTest")["phases"]["build"]["commands"]
+    assert commands == ["make cli", 'scripts/smoke-test.sh "$API_URL"']
+    script = (ROOT / "scripts" / "smoke-test.sh").read_text()
+    assert 'llm-infer --api-url "$api_url" submit' in script and "--wait" in script
+    assert 'llm-infer --api-url "$api_url" stream' in script
+
+
+def test_smoke_test_may_invoke_only_the_preprod_api_stage(pipeline):
+    preprod = CONFIGS["PreProd"]
+    statements = [
+        s for p in pipeline.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "execute-api:Invoke"
+    ]
+    (statement,) = statements
+    assert statement["Resource"] == f"arn:aws:execute-api:{preprod.region}:{preprod.account}:*/api/*"
+
+
+def test_preprod_api_lets_the_tooling_account_invoke_it(synthesized):
+    api = synthesized.template("PreProd", "api")
+    (rest_api,) = api.find_resources("AWS::ApiGateway::RestApi").values()
+    (statement,) = rest_api["Properties"]["Policy"]["Statement"]
+    assert statement["Action"] == "execute-api:Invoke"
+    assert PIPELINE_CONFIG.tooling.account in json.dumps(statement["Principal"])
+
+
+@pytest.mark.parametrize("name", ["Dev", "PreProd", "Prod"])
+def test_each_stage_deploys_to_the_account_and_region_of_its_config(stages, name):
+    expected = PIPELINE_CONFIG.dev if name == "Dev" else CONFIGS[name]
+    deploys = [a for a in stage_named(stages, name)["Actions"] if a["ActionTypeId"]["Category"] == "Deploy"]
+    assert len(deploys) == 6, "prepare and deploy for each of the three stacks"
+    for action in deploys:
+        role = json.dumps(action["RoleArn"])
+        assert f":iam::{expected.account}:role/cdk-" in role and f"-{expected.region}" in role
+
+
+def test_synth_step_tests_before_it_synthesizes(pipeline):
+    spec = buildspec(pipeline, "PipelineBuildSynthAndTest")
+    assert spec["phases"]["build"]["commands"] == ["make test", "make synth"]
+    assert spec["artifacts"]["base-directory"] == "cdk.out"
+
+
+def test_self_mutation_uses_the_cli_version_pinned_in_package_json(pipeline):
+    assert pinned_cli_version() == json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
+    spec = buildspec(pipeline, "PipelineUpdatePipelineSelfMutation")
+    assert spec["phases"]["install"]["commands"] == [f"npm install -g aws-cdk@{pinned_cli_version()}"]
+
+
+def test_artifacts_use_a_rotating_cross_account_key_and_a_logged_versioned_bucket(pipeline):
+    keys = pipeline.find_resources("AWS::KMS::Key")
+    assert keys and all(k["Properties"]["EnableKeyRotation"] for k in keys.values())
+    (artifacts,) = [b for i, b in pipeline.find_resources("AWS::S3::Bucket").items() if i.startswith("PipelineArtifactsBucket")]
+    assert artifacts["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert artifacts["Properties"]["LoggingConfiguration"]["LogFilePrefix"] == "artifacts/"
+
+
+def test_pipeline_runs_in_the_tooling_account(synthesized):
+    pipeline = synthesized.pipeline
+    assert (pipeline.account, pipeline.region) == (PIPELINE_CONFIG.tooling.account, PIPELINE_CONFIG.tooling.region)
+
+
+def test_laptop_stages_stay_deployable_without_the_pipeline(synthesized):
+    """`cdk deploy "Dev/*"` targets the top-level Stage, whose stacks share names with the pipeline's."""
+    top_level = {s.stage_name for s in synthesized.app.node.children if hasattr(s, "stage_name")}
+    assert {"Dev", "PreProd", "Prod"} <= top_level
+    pipeline_dev = next(s for s in synthesized.pipeline.stages if s.stage_name == "Dev")
+    assert pipeline_dev.async_inference.stack_name == synthesized.stages["Dev"].async_inference.stack_name
