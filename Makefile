@@ -15,14 +15,16 @@ export AWS_EC2_METADATA_DISABLED := true
 WITH_NODE = PATH="$(NODE_BIN):$$PATH"
 CDK = $(WITH_NODE) $(CURDIR)/node_modules/.bin/cdk
 
-.PHONY: synth test bench bootstrap deploy destroy clean
+.PHONY: synth test bench cli bootstrap deploy deploy-pipeline destroy clean
 
 $(PY):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip==25.3
 
-$(STAMPS)/python: $(PY) requirements.txt requirements-dev.txt
+$(STAMPS)/python: $(PY) requirements.txt requirements-dev.txt cli/pyproject.toml
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	@# The client CLI (llm-infer); its one dependency, boto3, is pinned above.
+	$(VENV)/bin/pip install --quiet --no-deps -e ./cli
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/node: $(STAMPS)/python package.json package-lock.json
@@ -42,6 +44,9 @@ test: $(STAMPS)/node
 bench: $(STAMPS)/node
 	$(WITH_NODE) $(PY) -m bench
 
+## cli: install the llm-infer client into .venv/bin (the pipeline's smoke test uses it)
+cli: $(STAMPS)/python
+
 ## bootstrap: prepare the account and region of your current AWS credentials for cdk deploy (once)
 bootstrap: $(STAMPS)/node
 	$(CDK) bootstrap
@@ -49,6 +54,10 @@ bootstrap: $(STAMPS)/node
 ## deploy: make deploy STAGE=Dev deploys one environment with your current AWS credentials
 deploy: $(STAMPS)/node
 	$(CDK) deploy "$(STAGE)/*"
+
+## deploy-pipeline: deploy the promotion pipeline stack once, with tooling-account credentials
+deploy-pipeline: $(STAMPS)/node
+	$(CDK) deploy Pipeline
 
 ## destroy: make destroy STAGE=Dev removes one environment (see removal_policy in its config)
 destroy: $(STAMPS)/node
