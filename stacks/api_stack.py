@@ -6,11 +6,8 @@ import json
 
 from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
@@ -19,11 +16,12 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.async_inference_stack import AsyncInferenceStack, log_retention
+from stacks.async_inference_stack import AsyncInferenceStack
 from stacks.config import EnvironmentConfig
 from stacks.constructs.async_endpoint import OUTPUT_PREFIX
 from stacks.constructs.python_function import PythonFunction
-from stacks.constructs.secure_storage import payload_bucket_name
+from stacks.constructs.alarms import notify_when
+from stacks.constructs.secure_storage import encryption_key, log_retention, payload_bucket_name, removal_policy_of
 from stacks.nag import wildcard_resource
 from stacks.streaming_stack import StreamingStack
 
@@ -79,7 +77,7 @@ class ApiStack(Stack):
     ) -> None:
         super().__init__(scope, id, **kwargs)
         settings, storage = config.api, config.storage
-        removal = RemovalPolicy.DESTROY if storage.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        removal = removal_policy_of(storage)
         retention = log_retention(storage.log_retention_days)
         endpoint = async_inference.endpoint
         # Imported by name (see payload_bucket_name): no export ties this stack to the other.
@@ -90,42 +88,18 @@ class ApiStack(Stack):
             self, "OutputBucket", payload_bucket_name(self, config.resource_prefix, "output")
         )
 
-        self.key = kms.Key(
+        self.key = encryption_key(
             self,
             "Key",
             description=f"{config.resource_prefix}: request records, notification queues, API logs",
-            enable_key_rotation=True,
             removal_policy=removal,
         )
-        self.key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com"))
-
-        self.requests_table = dynamodb.Table(
-            self,
-            "Requests",
-            partition_key=dynamodb.Attribute(name="inference_id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=self.key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=settings.point_in_time_recovery
-            ),
-            removal_policy=removal,
+        self.requests_table = self._table(
+            "Requests", key="inference_id", ttl="expires_at", pitr=settings.point_in_time_recovery, removal=removal
         )
-        # TableV2 cannot render a customer-managed key in a region-agnostic stack (Dev); Table can.
         # Powertools idempotency records: the first answer to each (caller, Idempotency-Key).
-        self.idempotency_table = dynamodb.Table(
-            self,
-            "Idempotency",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expiration",
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=self.key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=settings.point_in_time_recovery
-            ),
-            removal_policy=RemovalPolicy.DESTROY,
+        self.idempotency_table = self._table(
+            "Idempotency", key="id", ttl="expiration", pitr=settings.point_in_time_recovery, removal=RemovalPolicy.DESTROY
         )
         self._acknowledge_table_findings(settings.point_in_time_recovery)
 
@@ -195,19 +169,16 @@ class ApiStack(Stack):
         )
         self.key.grant(self.notification_function.role, "kms:Decrypt", "kms:GenerateDataKey")
 
-        alarm = cloudwatch.Alarm(
+        notify_when(
             self,
             "DeadLettersNotEmpty",
-            alarm_description="Inference notifications could not be recorded: their requests look InProgress",
+            description="Inference notifications could not be recorded: their requests look InProgress",
             metric=self.dead_letters.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(5), statistic="Maximum"
             ),
             threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            topic=async_inference.alarm_topic,
         )
-        alarm.add_alarm_action(cw_actions.SnsAction(async_inference.alarm_topic))
 
     def _add_api_function(self, config, async_inference, retention, removal) -> PythonFunction:
         settings = config.api
@@ -380,6 +351,22 @@ class ApiStack(Stack):
         api.root.add_resource("{proxy+}").add_method("ANY", integration)
         self._acknowledge_api_findings(api)
         return api
+
+    def _table(self, id: str, *, key: str, ttl: str, pitr: bool, removal: RemovalPolicy) -> dynamodb.Table:
+        # TableV2 cannot render a customer-managed key in a region-agnostic stack (Dev); Table can.
+        return dynamodb.Table(
+            self,
+            id,
+            partition_key=dynamodb.Attribute(name=key, type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute=ttl,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=pitr
+            ),
+            removal_policy=removal,
+        )
 
     def _acknowledge_table_findings(self, point_in_time_recovery: bool) -> None:
         backup = Acknowledgment(

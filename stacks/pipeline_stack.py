@@ -15,7 +15,7 @@ from constructs import Construct
 
 from stacks.api_stack import API_STAGE
 from stacks.config import EnvironmentConfig, PipelineConfig
-from stacks.constructs.secure_storage import access_log_bucket
+from stacks.constructs.secure_storage import access_log_bucket, acknowledge_no_replica
 from stacks.nag import wildcard_findings
 from stacks.stage import InferenceStage
 
@@ -130,23 +130,7 @@ class PipelineStack(Stack):
             destination_bucket_name=logs_bucket.bucket_name, log_file_prefix="artifacts/"
         )
         cfn_bucket.versioning_configuration = s3.CfnBucket.VersioningConfigurationProperty(status="Enabled")
-        replication = Acknowledgment(
-            id="NIST.800.53.R5-S3BucketReplicationEnabled",
-            reason="Pipeline artifacts are rebuilt from the repository by any run; a replica adds nothing to recover.",
-        )
-        Validations.of(cfn_bucket).acknowledge(replication)
-        Validations.of(logs_bucket.node.default_child).acknowledge(
-            replication,
-            Acknowledgment(id="AwsSolutions-S1", reason="This is the server access log target; logging it to itself would loop."),
-            Acknowledgment(
-                id="NIST.800.53.R5-S3BucketLoggingEnabled",
-                reason="This is the server access log target; logging it to itself would loop.",
-            ),
-            Acknowledgment(
-                id="NIST.800.53.R5-S3DefaultEncryptionKMS",
-                reason="S3 server access logging cannot deliver to buckets encrypted with a customer-managed key.",
-            ),
-        )
+        acknowledge_no_replica(bucket)
 
     def _acknowledge_generated_permissions(self) -> None:
         """Acknowledge the wildcards in the policies CDK Pipelines generates, one category at a time.

@@ -16,7 +16,7 @@ from constructs import Construct
 
 from stacks.config import ModelConfig
 from stacks.nag import wildcard_resource
-from stacks.constructs.model_container import endpoint_log_group, runtime_statements, tgi_container
+from stacks.constructs.model_container import endpoint_log_group, execution_role, runtime_statements, tgi_container
 
 # Inline payloads are written under requests/, large ones are uploaded under uploads/.
 INPUT_PREFIXES = ("requests/", "uploads/")
@@ -38,8 +38,19 @@ def has_nvme_storage(instance_type: str) -> bool:
     return instance_family(instance_type) in NVME_INSTANCE_FAMILIES
 
 
-def _volume_key_arn(instance_type: str, key: kms.IKey) -> str | None:
-    return None if has_nvme_storage(instance_type) else key.key_arn
+def volume_key_arn(endpoint_config: sagemaker.CfnEndpointConfig, instance_type: str, key: kms.IKey) -> str | None:
+    """The key for the instances' storage volume, or None (acknowledged) for local NVMe storage."""
+    if not has_nvme_storage(instance_type):
+        return key.key_arn
+    reason = (
+        f"ml.{instance_family(instance_type)} instances have local NVMe storage, which is encrypted in "
+        "hardware; SageMaker rejects a volume KmsKeyId for them."
+    )
+    Validations.of(endpoint_config).acknowledge(
+        Acknowledgment(id="AwsSolutions-SM2", reason=reason),
+        Acknowledgment(id="NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured", reason=reason),
+    )
+    return None
 
 
 def endpoint_name_for(prefix: str, kind: str, instance_type: str) -> str:
@@ -94,21 +105,13 @@ class AsyncInferenceEndpoint(Construct):
         )
 
         container = tgi_container(self, model)
-        self.role = iam.Role(
+        self.role, self.policy = execution_role(
             self,
-            "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"Runs the {self.endpoint_name} async endpoint's model container",
-        )
-        # One customer-managed policy with explicit statements rather than the broad grant_*
-        # helpers: every action and resource here is one the container or SageMaker needs.
-        self.policy = iam.ManagedPolicy(
-            self,
-            "ExecutionPolicy",
-            description=f"Least privilege for the {self.endpoint_name} async endpoint",
-            roles=[self.role],
+            endpoint_name=self.endpoint_name,
+            kind="async",
             statements=[
                 *container.pull_statements,
+                *runtime_statements(self.log_group),
                 iam.PolicyStatement(
                     sid="ReadInputs",
                     actions=["s3:GetObject"],
@@ -132,17 +135,9 @@ class AsyncInferenceEndpoint(Construct):
                     actions=["kms:Decrypt", "kms:GenerateDataKey"],
                     resources=[key.key_arn],
                 ),
-                *runtime_statements(self.log_group),
             ],
         )
-        Validations.of(self.policy).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason=(
-                    "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level "
-                    "permissions; PutMetricData is limited to the /aws/sagemaker/Endpoints namespace."
-                ),
-            ),
+        Validations.of(self.policy.node.default_child).acknowledge(
             *(
                 wildcard_resource(
                     self, input_bucket.arn_for_objects(f"{prefix}*"),
@@ -172,7 +167,6 @@ class AsyncInferenceEndpoint(Construct):
         endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
-            kms_key_id=_volume_key_arn(instance_type, key),
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name=VARIANT_NAME,
@@ -200,6 +194,7 @@ class AsyncInferenceEndpoint(Construct):
                 ),
             ),
         )
+        endpoint_config.kms_key_id = volume_key_arn(endpoint_config, instance_type, key)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",

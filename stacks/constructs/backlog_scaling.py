@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.constructs.async_endpoint import AsyncInferenceEndpoint
+from stacks.constructs.sagemaker_scaling import add_one_when, sagemaker_scalable_target
 
 
 class BacklogScaling(Construct):
@@ -35,29 +34,12 @@ class BacklogScaling(Construct):
         scale_out_cooldown: Duration,
     ) -> None:
         super().__init__(scope, id)
-        self.target = appscaling.ScalableTarget(
+        self.target = sagemaker_scalable_target(
             self,
-            "Target",
-            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             resource_id=f"endpoint/{endpoint.endpoint_name}/variant/{endpoint.variant_name}",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=min_capacity,
             max_capacity=max_capacity,
-            # Application Auto Scaling acts through its service-linked role for SageMaker (created on
-            # first use); without this, CDK would add an empty role that the service does not need.
-            role=iam.Role.from_role_arn(
-                self,
-                "ServiceLinkedRole",
-                Stack.of(self).format_arn(
-                    service="iam",
-                    region="",
-                    resource="role",
-                    resource_name=(
-                        "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
-                        "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
-                    ),
-                ),
-            ),
         )
         # The resource id is a plain string, so the dependency on the endpoint must be explicit.
         self.target.node.add_dependency(endpoint.endpoint)
@@ -70,16 +52,6 @@ class BacklogScaling(Construct):
             scale_out_cooldown=scale_out_cooldown,
         )
 
-        self.scale_out_from_zero = appscaling.StepScalingAction(
-            self,
-            "ScaleOutFromZero",
-            scaling_target=self.target,
-            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-            metric_aggregation_type=appscaling.MetricAggregationType.AVERAGE,
-            cooldown=scale_out_cooldown,
-        )
-        self.scale_out_from_zero.add_adjustment(adjustment=1, lower_bound=0)
-
         self.backlog_without_capacity_alarm = cloudwatch.Alarm(
             self,
             "BacklogWithoutCapacity",
@@ -91,6 +63,10 @@ class BacklogScaling(Construct):
             datapoints_to_alarm=2,
             treat_missing_data=cloudwatch.TreatMissingData.MISSING,
         )
-        self.backlog_without_capacity_alarm.add_alarm_action(
-            cw_actions.ApplicationScalingAction(self.scale_out_from_zero)
+        self.scale_out_from_zero = add_one_when(
+            self,
+            self.backlog_without_capacity_alarm,
+            target=self.target,
+            cooldown=scale_out_cooldown,
+            aggregation=appscaling.MetricAggregationType.AVERAGE,
         )

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks.constructs.sagemaker_scaling import add_one_when, sagemaker_scalable_target
 from stacks.constructs.streaming_endpoint import StreamingEndpoint
-
-SAGEMAKER_SCALING_ROLE = (
-    "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
-    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
-)
-
 
 class CopyScaling(Construct):
     """Target tracking on invocations per copy; with scale to zero, a step policy leaves zero.
@@ -43,19 +37,12 @@ class CopyScaling(Construct):
         alarm_topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, id)
-        self.target = appscaling.ScalableTarget(
+        self.target = sagemaker_scalable_target(
             self,
-            "Target",
-            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             resource_id=f"inference-component/{endpoint.inference_component_name}",
             scalable_dimension="sagemaker:inference-component:DesiredCopyCount",
             min_capacity=0 if scale_to_zero else min_copies,
             max_capacity=max_copies,
-            role=iam.Role.from_role_arn(
-                self,
-                "ServiceLinkedRole",
-                Stack.of(self).format_arn(service="iam", region="", resource="role", resource_name=SAGEMAKER_SCALING_ROLE),
-            ),
         )
         self.target.node.add_dependency(endpoint.inference_component)
         self.target.scale_to_track_metric(
@@ -80,15 +67,12 @@ class CopyScaling(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.MISSING,
         )
         if scale_to_zero:
-            self.scale_out_from_zero = appscaling.StepScalingAction(
+            self.scale_out_from_zero = add_one_when(
                 self,
-                "ScaleOutFromZero",
-                scaling_target=self.target,
-                adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-                metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+                self.no_capacity_alarm,
+                target=self.target,
                 cooldown=scale_out_cooldown,
+                aggregation=appscaling.MetricAggregationType.MAXIMUM,
             )
-            self.scale_out_from_zero.add_adjustment(adjustment=1, lower_bound=0)
-            self.no_capacity_alarm.add_alarm_action(cw_actions.ApplicationScalingAction(self.scale_out_from_zero))
         else:
             self.no_capacity_alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -106,3 +106,36 @@ def runtime_statements(log_group: logs.ILogGroup) -> list[iam.PolicyStatement]:
             conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
         ),
     ]
+
+
+def execution_role(
+    scope: Construct, *, endpoint_name: str, kind: str, statements: list[iam.PolicyStatement]
+) -> tuple[iam.Role, iam.ManagedPolicy]:
+    """The role SageMaker runs an endpoint's container with, and its one customer-managed policy.
+
+    Explicit statements rather than the broad grant_* helpers: every action and resource is one
+    the container or SageMaker needs. `statements` come on top of the endpoint's logs and metrics.
+    """
+    role = iam.Role(
+        scope,
+        "ExecutionRole",
+        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+        description=f"Runs the {endpoint_name} {kind} endpoint's model container",
+    )
+    policy = iam.ManagedPolicy(
+        scope,
+        "ExecutionPolicy",
+        description=f"Least privilege for the {endpoint_name} {kind} endpoint",
+        roles=[role],
+        statements=statements,
+    )
+    Validations.of(policy.node.default_child).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions-IAM5[Resource::*]",
+            reason=(
+                "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level "
+                "permissions; PutMetricData is limited to the /aws/sagemaker/Endpoints namespace."
+            ),
+        )
+    )
+    return role, policy

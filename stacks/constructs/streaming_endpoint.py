@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -11,8 +11,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.config import ModelConfig
-from stacks.constructs.async_endpoint import VARIANT_NAME, endpoint_name_for, has_nvme_storage
-from stacks.constructs.model_container import endpoint_log_group, runtime_statements, tgi_container
+from stacks.constructs.async_endpoint import VARIANT_NAME, endpoint_name_for, volume_key_arn
+from stacks.constructs.model_container import endpoint_log_group, execution_role, runtime_statements, tgi_container
 
 
 def inference_component_name_for(endpoint_name: str) -> str:
@@ -58,31 +58,15 @@ class StreamingEndpoint(Construct):
             self, self.endpoint_name, key=key, retention=log_retention, removal_policy=removal_policy
         )
         container = tgi_container(self, model)
-        self.role = iam.Role(
+        self.role, self.policy = execution_role(
             self,
-            "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"Runs the {self.endpoint_name} streaming endpoint's model container",
-        )
-        self.policy = iam.ManagedPolicy(
-            self,
-            "ExecutionPolicy",
-            description=f"Least privilege for the {self.endpoint_name} streaming endpoint",
-            roles=[self.role],
+            endpoint_name=self.endpoint_name,
+            kind="streaming",
             statements=[
                 *container.pull_statements,
                 *runtime_statements(self.log_group),
                 iam.PolicyStatement(sid="UseLogKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]),
             ],
-        )
-        Validations.of(self.policy.node.default_child).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason=(
-                    "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level "
-                    "permissions; PutMetricData is limited to the /aws/sagemaker/Endpoints namespace."
-                ),
-            )
         )
 
         cfn_model = sagemaker.CfnModel(
@@ -95,7 +79,6 @@ class StreamingEndpoint(Construct):
             "Config",
             # With inference components the endpoint config names the role, not the model.
             execution_role_arn=self.role.role_arn,
-            kms_key_id=None if has_nvme_storage(instance_type) else key.key_arn,
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name=VARIANT_NAME,
@@ -112,6 +95,7 @@ class StreamingEndpoint(Construct):
                 )
             ],
         )
+        self.endpoint_config.kms_key_id = volume_key_arn(self.endpoint_config, instance_type, key)
         self.endpoint_config.node.add_dependency(self.policy)
         self.endpoint = sagemaker.CfnEndpoint(
             self,

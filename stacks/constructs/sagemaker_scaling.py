@@ -1,0 +1,58 @@
+"""Pieces both SageMaker scaling constructs share: the scalable target and the step out of zero."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+# Application Auto Scaling acts through its service-linked role for SageMaker (created on first
+# use); without naming it, CDK would add an empty role that the service does not need.
+_SERVICE_LINKED_ROLE = (
+    "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
+
+
+def sagemaker_scalable_target(
+    scope: Construct, *, resource_id: str, scalable_dimension: str, min_capacity: int, max_capacity: int
+) -> appscaling.ScalableTarget:
+    return appscaling.ScalableTarget(
+        scope,
+        "Target",
+        service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+        resource_id=resource_id,
+        scalable_dimension=scalable_dimension,
+        min_capacity=min_capacity,
+        max_capacity=max_capacity,
+        role=iam.Role.from_role_arn(
+            scope,
+            "ServiceLinkedRole",
+            Stack.of(scope).format_arn(service="iam", region="", resource="role", resource_name=_SERVICE_LINKED_ROLE),
+        ),
+    )
+
+
+def add_one_when(
+    scope: Construct,
+    alarm: cloudwatch.Alarm,
+    *,
+    target: appscaling.ScalableTarget,
+    cooldown: Duration,
+    aggregation: appscaling.MetricAggregationType,
+) -> appscaling.StepScalingAction:
+    """A step policy that adds one unit of capacity each time `alarm` fires, and never removes any."""
+    action = appscaling.StepScalingAction(
+        scope,
+        "ScaleOutFromZero",
+        scaling_target=target,
+        adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+        metric_aggregation_type=aggregation,
+        cooldown=cooldown,
+    )
+    action.add_adjustment(adjustment=1, lower_bound=0)
+    alarm.add_alarm_action(cw_actions.ApplicationScalingAction(action))
+    return action
