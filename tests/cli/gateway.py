@@ -13,6 +13,7 @@ import hmac
 import http.client
 import json
 import re
+import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +38,16 @@ AUTHORIZATION = re.compile(
 )
 AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # The CLI hanging up (after an error event, or a dropped keep-alive connection) is routine;
+        # socketserver would print its traceback to stderr, where the CLI's own output is checked.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 @dataclass(frozen=True)
@@ -116,8 +127,7 @@ class LocalApiGateway:
         # current event in module state.
         self._handler_lock = threading.Lock()
         self._throttled: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._request_handler())
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), self._request_handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
