@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacks.config import CONFIG_DIR, ConfigError, load_all, load_environment_config
+from stacks.config import CONFIG_DIR, ConfigError, load_all, load_environment_config, load_pipeline_config
 
 DEV = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
 
@@ -153,3 +153,22 @@ def test_app_exits_with_the_config_message_instead_of_a_traceback(tmp_path, monk
     with pytest.raises(SystemExit) as exited:
         cdk_app.main()
     assert "dev.yaml" in str(exited.value) and "async_endpoint.instance_type" in str(exited.value)
+
+
+def test_streaming_min_copies_above_max_is_rejected(tmp_path):
+    data = with_change("streaming.scale_to_zero", False)
+    data["streaming"]["min_copies"] = 3
+    message = config_error(tmp_path, data)
+    assert "field 'streaming'" in message
+    assert "'min_copies' (3) must not be above 'max_copies' (1)" in message
+
+
+def test_pipeline_connection_must_be_a_connection_arn(tmp_path):
+    pipeline = yaml.safe_load((CONFIG_DIR / "pipeline.yaml").read_text())
+    pipeline["connection_arn"] = "arn:aws:codecommit:eu-west-1:444444444444:my-repo"
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline_config(tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path / "pipeline.yaml") in message and "field 'connection_arn'" in message
+    assert "should match pattern" in message
