@@ -97,6 +97,9 @@ class PipelineStack(Stack):
             code_build_defaults=pipelines.CodeBuildOptions(build_environment=build_environment),
         )
 
+        # The API's id exists only in the PreProd account, and CDK cannot reference it across
+        # accounts: the smoke test's permission names the account, region and API stage instead.
+        self.smoke_test_api_arn = f"arn:{self.partition}:execute-api:{preprod.region}:{preprod.account}:*/{API_STAGE}/*"
         self.stages = [InferenceStage(self, config=config) for config in (dev, preprod, prod)]
         dev_stage, preprod_stage, prod_stage = self.stages
         self.pipeline.add_stage(dev_stage)
@@ -165,14 +168,7 @@ class PipelineStack(Stack):
             env={"SMOKE_TEST_TIMEOUT_SECONDS": str(timeout_minutes * 60)},
             commands=["make cli", 'scripts/smoke-test.sh "$API_URL"'],
             timeout=Duration.minutes(timeout_minutes + 15),
-            role_policy_statements=[self._invoke_api_statement(stage)],
+            role_policy_statements=[
+                iam.PolicyStatement(actions=["execute-api:Invoke"], resources=[self.smoke_test_api_arn])
+            ],
         )
-
-    def _invoke_api_statement(self, stage: InferenceStage) -> iam.PolicyStatement:
-        # The API's id is only known in the PreProd account, and CDK cannot reference it across
-        # accounts: the statement names the account, region and stage instead of the id.
-        config = stage.config
-        arn = f"arn:{self.partition}:execute-api:{config.region}:{config.account}:*/{API_STAGE}/*"
-        statement = iam.PolicyStatement(actions=["execute-api:Invoke"], resources=[arn])
-        self.smoke_test_api_arn = arn
-        return statement

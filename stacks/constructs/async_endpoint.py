@@ -95,7 +95,6 @@ class AsyncInferenceEndpoint(Construct):
         self.endpoint_name = endpoint_name_for(name_prefix, "async", instance_type)
         self.variant_name = VARIANT_NAME
         self.instance_type = instance_type
-        self.output_bucket = output_bucket
         self.endpoint_arn = stack.format_arn(
             service="sagemaker", resource="endpoint", resource_name=self.endpoint_name
         )

@@ -56,3 +56,10 @@ def synthesized(tmp_path_factory) -> SynthesizedApp:
 
 
 STAGE_NAMES = ("Dev", "PreProd", "Prod")
+
+
+def single(template: Template, type_: str, props: dict | None = None) -> tuple[str, dict]:
+    """The one resource of `type_` (matching `props`), as (logical id, resource)."""
+    found = template.find_resources(type_, {"Properties": props} if props else None)
+    assert len(found) == 1, f"expected one {type_} matching {props}, found {len(found)}"
+    return next(iter(found.items()))

@@ -6,7 +6,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from stacks.config import load_all
-from tests.stacks.conftest import STAGE_NAMES
+from tests.stacks.conftest import STAGE_NAMES, single
 
 CONFIGS = {c.stage_name: c for c in load_all()}
 
@@ -17,14 +17,8 @@ def stage(request, synthesized):
     return name, CONFIGS[name], synthesized.template(name)
 
 
-def only(template: Template, type_: str, props: dict | None = None) -> tuple[str, dict]:
-    found = template.find_resources(type_, {"Properties": props} if props else None)
-    assert len(found) == 1, f"expected one {type_} matching {props}, found {len(found)}"
-    return next(iter(found.items()))
-
-
 def endpoint_name(template: Template) -> str:
-    return only(template, "AWS::SageMaker::Endpoint")[1]["Properties"]["EndpointName"]
+    return single(template, "AWS::SageMaker::Endpoint")[1]["Properties"]["EndpointName"]
 
 
 # --- endpoint ---------------------------------------------------------------------------------
@@ -32,7 +26,7 @@ def endpoint_name(template: Template) -> str:
 
 def test_endpoint_config_is_asynchronous_with_results_failures_key_and_topics(stage):
     name, config, template = stage
-    _, endpoint_config = only(template, "AWS::SageMaker::EndpointConfig")
+    _, endpoint_config = single(template, "AWS::SageMaker::EndpointConfig")
     async_config = endpoint_config["Properties"]["AsyncInferenceConfig"]
     assert async_config["ClientConfig"] == {
         "MaxConcurrentInvocationsPerInstance": config.async_endpoint.max_concurrent_invocations_per_instance
@@ -48,7 +42,7 @@ def test_endpoint_config_is_asynchronous_with_results_failures_key_and_topics(st
 
 def test_variant_runs_the_configured_gpu_instance_type(stage):
     _, config, template = stage
-    _, endpoint_config = only(template, "AWS::SageMaker::EndpointConfig")
+    _, endpoint_config = single(template, "AWS::SageMaker::EndpointConfig")
     (variant,) = endpoint_config["Properties"]["ProductionVariants"]
     assert variant["InstanceType"] == config.async_endpoint.instance_type
     assert variant["VariantName"] == "AllTraffic"
@@ -56,7 +50,7 @@ def test_variant_runs_the_configured_gpu_instance_type(stage):
 
 def test_model_serves_the_configured_hub_model_on_all_gpus(stage):
     _, config, template = stage
-    _, model = only(template, "AWS::SageMaker::Model")
+    _, model = single(template, "AWS::SageMaker::Model")
     environment = model["Properties"]["PrimaryContainer"]["Environment"]
     assert environment["HF_MODEL_ID"] == config.model.hub_id
     assert environment["SM_NUM_GPUS"] == str(config.model.num_gpus)
@@ -74,7 +68,7 @@ def test_image_comes_from_the_regions_dlc_account_never_a_fixed_region(synthesiz
 
 def test_endpoint_keeps_the_scaled_instance_count_across_model_updates(stage):
     _, _, template = stage
-    _, endpoint = only(template, "AWS::SageMaker::Endpoint")
+    _, endpoint = single(template, "AWS::SageMaker::Endpoint")
     assert endpoint["Properties"]["RetainAllVariantProperties"] is True
 
 
@@ -83,7 +77,7 @@ def test_endpoint_keeps_the_scaled_instance_count_across_model_updates(stage):
 
 def test_scalable_target_spans_the_configured_bounds_from_zero(stage):
     _, config, template = stage
-    _, target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    _, target = single(template, "AWS::ApplicationAutoScaling::ScalableTarget")
     props = target["Properties"]
     assert props["ServiceNamespace"] == "sagemaker"
     assert props["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
@@ -98,7 +92,7 @@ def test_scalable_target_spans_the_configured_bounds_from_zero(stage):
 def test_target_tracking_follows_backlog_per_instance(stage):
     _, config, template = stage
     scaling = config.async_endpoint.scaling
-    _, policy = only(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "TargetTrackingScaling"})
+    _, policy = single(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "TargetTrackingScaling"})
     tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["TargetValue"] == scaling.target_backlog_per_instance
     assert tracking["ScaleInCooldown"] == scaling.scale_in_cooldown_seconds
@@ -113,7 +107,7 @@ def test_target_tracking_follows_backlog_per_instance(stage):
 
 def test_step_policy_adds_one_instance_and_never_scales_in(stage):
     _, _, template = stage
-    _, policy = only(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "StepScaling"})
+    _, policy = single(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "StepScaling"})
     step = policy["Properties"]["StepScalingPolicyConfiguration"]
     assert step["AdjustmentType"] == "ChangeInCapacity"
     assert step["MetricAggregationType"] == "Average"
@@ -123,8 +117,8 @@ def test_step_policy_adds_one_instance_and_never_scales_in(stage):
 
 def test_backlog_without_capacity_alarm_fires_the_step_policy(stage):
     _, _, template = stage
-    step_policy_id, _ = only(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "StepScaling"})
-    _, alarm = only(template, "AWS::CloudWatch::Alarm", {"MetricName": "HasBacklogWithoutCapacity"})
+    step_policy_id, _ = single(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "StepScaling"})
+    _, alarm = single(template, "AWS::CloudWatch::Alarm", {"MetricName": "HasBacklogWithoutCapacity"})
     props = alarm["Properties"]
     assert props["Namespace"] == "AWS/SageMaker"
     assert props["Dimensions"] == [{"Name": "EndpointName", "Value": endpoint_name(template)}]
@@ -139,7 +133,7 @@ def test_backlog_without_capacity_alarm_fires_the_step_policy(stage):
 
 def test_scaling_uses_the_sagemaker_service_linked_role(stage):
     _, _, template = stage
-    _, target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    _, target = single(template, "AWS::ApplicationAutoScaling::ScalableTarget")
     role = target["Properties"]["RoleARN"]
     assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in str(role)
 
@@ -157,7 +151,7 @@ def test_scaling_uses_the_sagemaker_service_linked_role(stage):
 )
 def test_operational_alarm_notifies_the_alarm_topic(stage, metric, threshold_field, operator):
     _, config, template = stage
-    _, alarm = only(template, "AWS::CloudWatch::Alarm", {"MetricName": metric})
+    _, alarm = single(template, "AWS::CloudWatch::Alarm", {"MetricName": metric})
     props = alarm["Properties"]
     assert props["Threshold"] == getattr(config.async_endpoint.alarms, threshold_field)
     assert props["ComparisonOperator"] == operator
@@ -226,7 +220,7 @@ def test_removal_policy_follows_config(stage):
 
 def test_execution_role_is_assumed_by_sagemaker_with_no_managed_full_access(stage):
     _, _, template = stage
-    _, role = only(template, "AWS::IAM::Role")
+    _, role = single(template, "AWS::IAM::Role")
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
         "Service": "sagemaker.amazonaws.com"
     }
@@ -235,7 +229,7 @@ def test_execution_role_is_assumed_by_sagemaker_with_no_managed_full_access(stag
 
 def test_execution_policy_grants_exactly_what_the_endpoint_needs(stage):
     _, _, template = stage
-    _, policy = only(template, "AWS::IAM::ManagedPolicy")
+    _, policy = single(template, "AWS::IAM::ManagedPolicy")
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     actions = {_as_tuple(s["Action"]) for s in statements}
     assert actions == {
@@ -265,7 +259,7 @@ def test_execution_policy_grants_exactly_what_the_endpoint_needs(stage):
 
 def test_model_waits_for_its_permissions(stage):
     _, _, template = stage
-    _, model = only(template, "AWS::SageMaker::Model")
+    _, model = single(template, "AWS::SageMaker::Model")
     assert _logical_id(template, "AWS::IAM::ManagedPolicy") in model["DependsOn"]
 
 
@@ -290,11 +284,11 @@ def _logical_id(template: Template, type_: str, prefix: str = "") -> str:
 
 
 def _topic(template: Template, display_name: str) -> str:
-    return only(template, "AWS::SNS::Topic", {"DisplayName": display_name})[0]
+    return single(template, "AWS::SNS::Topic", {"DisplayName": display_name})[0]
 
 
 def _image(template: Template) -> dict:
-    return only(template, "AWS::SageMaker::Model")[1]["Properties"]["PrimaryContainer"]["Image"]
+    return single(template, "AWS::SageMaker::Model")[1]["Properties"]["PrimaryContainer"]["Image"]
 
 
 def _assert_denies_insecure_transport(template: Template, policy_type: str, target_key: str, logical_id: str) -> None:

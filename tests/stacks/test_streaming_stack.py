@@ -6,6 +6,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.config import load_all
+from tests.stacks.conftest import single
 
 CONFIGS = {c.stage_name: c for c in load_all()}
 SCALES_TO_ZERO, ALWAYS_ON = "Dev", "Prod"
@@ -22,19 +23,13 @@ def stage(request, synthesized):
     return CONFIGS[name], synthesized.template(name, "streaming"), synthesized.template(name, "api")
 
 
-def one(template: Template, type_: str, props: dict | None = None) -> tuple[str, dict]:
-    found = template.find_resources(type_, {"Properties": props} if props else None)
-    assert len(found) == 1, f"{type_} {props}: {len(found)}"
-    return next(iter(found.items()))
-
-
 def component_name(template: Template) -> str:
-    return one(template, "AWS::SageMaker::InferenceComponent")[1]["Properties"]["InferenceComponentName"]
+    return single(template, "AWS::SageMaker::InferenceComponent")[1]["Properties"]["InferenceComponentName"]
 
 
 def test_endpoint_runs_the_configured_gpu_with_managed_instance_scaling(stage):
     config, streaming, _ = stage
-    _, endpoint_config = one(streaming, "AWS::SageMaker::EndpointConfig")
+    _, endpoint_config = single(streaming, "AWS::SageMaker::EndpointConfig")
     (variant,) = endpoint_config["Properties"]["ProductionVariants"]
     assert variant["InstanceType"] == config.streaming.instance_type
     assert "ModelName" not in variant, "the model belongs to the inference component"
@@ -49,7 +44,7 @@ def test_endpoint_runs_the_configured_gpu_with_managed_instance_scaling(stage):
 
 def test_inference_component_reserves_the_models_gpus(stage):
     config, streaming, _ = stage
-    _, component = one(streaming, "AWS::SageMaker::InferenceComponent")
+    _, component = single(streaming, "AWS::SageMaker::InferenceComponent")
     requirements = component["Properties"]["Specification"]["ComputeResourceRequirements"]
     assert requirements["NumberOfAcceleratorDevicesRequired"] == config.model.num_gpus
     assert requirements["MinMemoryRequiredInMb"] == config.streaming.memory_per_copy_mb
@@ -58,7 +53,7 @@ def test_inference_component_reserves_the_models_gpus(stage):
 
 def test_copies_scale_between_the_configured_bounds(stage):
     config, streaming, _ = stage
-    _, target = one(streaming, "AWS::ApplicationAutoScaling::ScalableTarget")
+    _, target = single(streaming, "AWS::ApplicationAutoScaling::ScalableTarget")
     props = target["Properties"]
     assert props["ServiceNamespace"] == "sagemaker"
     assert props["ScalableDimension"] == "sagemaker:inference-component:DesiredCopyCount"
@@ -69,7 +64,7 @@ def test_copies_scale_between_the_configured_bounds(stage):
 
 def test_target_tracking_follows_invocations_per_copy(stage):
     config, streaming, _ = stage
-    _, policy = one(streaming, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "TargetTrackingScaling"})
+    _, policy = single(streaming, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "TargetTrackingScaling"})
     tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["PredefinedMetricSpecification"] == {
         "PredefinedMetricType": "SageMakerInferenceComponentInvocationsPerCopy"
@@ -78,7 +73,7 @@ def test_target_tracking_follows_invocations_per_copy(stage):
 
 
 def no_capacity_alarm(streaming: Template) -> dict:
-    _, alarm = one(streaming, "AWS::CloudWatch::Alarm", {"MetricName": "NoCapacityInvocationFailures"})
+    _, alarm = single(streaming, "AWS::CloudWatch::Alarm", {"MetricName": "NoCapacityInvocationFailures"})
     props = alarm["Properties"]
     assert props["Namespace"] == "AWS/SageMaker"
     assert props["Dimensions"] == [{"Name": "InferenceComponentName", "Value": component_name(streaming)}]
@@ -89,7 +84,7 @@ def no_capacity_alarm(streaming: Template) -> dict:
 
 def test_scale_to_zero_comes_back_through_a_step_policy_on_no_capacity_failures(synthesized):
     streaming = synthesized.template(SCALES_TO_ZERO, "streaming")
-    step_id, step = one(streaming, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "StepScaling"})
+    step_id, step = single(streaming, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "StepScaling"})
     config = step["Properties"]["StepScalingPolicyConfiguration"]
     assert config["AdjustmentType"] == "ChangeInCapacity"
     assert config["StepAdjustments"] == [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]
@@ -106,7 +101,7 @@ def test_without_scale_to_zero_there_is_no_step_policy_and_no_capacity_pages_ope
 @pytest.mark.parametrize(("metric", "unit_factor"), [("ModelLatency", 1000), ("Invocation5XXErrors", 1)])
 def test_operational_alarms_watch_the_inference_component(stage, metric, unit_factor):
     config, streaming, _ = stage
-    _, alarm = one(streaming, "AWS::CloudWatch::Alarm", {"MetricName": metric})
+    _, alarm = single(streaming, "AWS::CloudWatch::Alarm", {"MetricName": metric})
     props = alarm["Properties"]
     assert props["Dimensions"] == [{"Name": "InferenceComponentName", "Value": component_name(streaming)}]
     expected = (
@@ -139,7 +134,7 @@ def test_front_runs_under_the_web_adapter_in_response_stream_mode(stage):
     assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
     assert variables["AWS_LWA_INVOKE_MODE"] == "response_stream"
     assert variables["INFERENCE_COMPONENT_NAME"] == component_name(streaming)
-    assert variables["ENDPOINT_NAME"] == one(streaming, "AWS::SageMaker::Endpoint")[1]["Properties"]["EndpointName"]
+    assert variables["ENDPOINT_NAME"] == single(streaming, "AWS::SageMaker::Endpoint")[1]["Properties"]["EndpointName"]
     (layer,) = front["Properties"]["Layers"]
     assert f"LambdaAdapterLayerX86:{config.streaming.web_adapter_layer_version}" in str(layer)
 
@@ -155,7 +150,7 @@ def test_front_may_only_invoke_this_endpoint(stage):
     ]
     sagemaker = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "sagemaker" in str(s["Action"])]
     assert [s["Action"] for s in sagemaker] == ["sagemaker:InvokeEndpoint"]
-    endpoint_name = one(streaming, "AWS::SageMaker::Endpoint")[1]["Properties"]["EndpointName"]
+    endpoint_name = single(streaming, "AWS::SageMaker::Endpoint")[1]["Properties"]["EndpointName"]
     resources = str(sagemaker[0]["Resource"])
     assert f"endpoint/{endpoint_name}" in resources and f"inference-component/{component_name(streaming)}" in resources
     assert "*" not in resources
