@@ -188,6 +188,9 @@ class EnvironmentConfig(_Model):
     account: str | None = None
     region: str | None = None
     resource_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")]
+    # A developer's personal environment: deployed from a laptop, never by the pipeline, and held
+    # to looser rules where a shared environment must not be (alarm recipients, pinned models).
+    sandbox: bool = False
     model: ModelConfig
     async_endpoint: AsyncEndpointConfig
     storage: StorageConfig = StorageConfig()
