@@ -177,7 +177,7 @@ class ApiStack(Stack):
                 period=Duration.minutes(5), statistic="Maximum"
             ),
             threshold=1,
-            topic=async_inference.alarm_topic,
+            recipients=async_inference.alarm_recipients,
         )
 
     def _add_api_function(self, config, async_inference, retention, removal) -> PythonFunction:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.async_endpoint import AsyncInferenceEndpoint
 from stacks.constructs.backlog_scaling import BacklogScaling
-from stacks.constructs.alarms import notify_when
+from stacks.constructs.alarms import AlarmRecipients, notify_when
+from stacks.constructs.secure_topic import SecureTopic, TopicPublisher
 from stacks.constructs.secure_storage import (
     access_log_bucket,
     data_bucket,
-    encrypted_topic,
     encryption_key,
     log_retention,
     payload_bucket_name,
@@ -35,8 +34,6 @@ class AsyncInferenceStack(Stack):
             description=f"{config.resource_prefix}: async inference payloads, results and notifications",
             removal_policy=removal,
         )
-        # CloudWatch alarms publish to the encrypted alarm topic as the service, not as a role.
-        self.key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
 
         logs_bucket = access_log_bucket(
             self, "AccessLogs", expiry_days=storage.access_log_expiry_days, removal_policy=removal
@@ -59,9 +56,27 @@ class AsyncInferenceStack(Stack):
             expiry_days=storage.output_expiry_days,
             removal_policy=removal,
         )
-        self.success_topic = encrypted_topic(self, "SuccessTopic", key=self.key, display_name="Inference succeeded")
-        self.error_topic = encrypted_topic(self, "ErrorTopic", key=self.key, display_name="Inference failed")
-        self.alarm_topic = encrypted_topic(self, "AlarmTopic", key=self.key, display_name="Inference alarms")
+        sagemaker = TopicPublisher.iam_principals_of_this_account(
+            self, who="SageMaker, with the async endpoint's execution role"
+        )
+        self.success_topic = SecureTopic(
+            self, "SuccessTopic", key=self.key, display_name="Inference succeeded", publishers=[sagemaker]
+        )
+        self.error_topic = SecureTopic(
+            self, "ErrorTopic", key=self.key, display_name="Inference failed", publishers=[sagemaker]
+        )
+        self.alarm_topic = SecureTopic(
+            self,
+            "AlarmTopic",
+            key=self.key,
+            display_name="Inference alarms",
+            publishers=[TopicPublisher.cloudwatch_alarms(self)],
+        )
+        for address in config.alarms.email:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(address))
+        self.alarm_recipients = AlarmRecipients(
+            self, "AlarmRecipients", alarm_topic=self.alarm_topic, topic_arns=config.alarms.topic_arns
+        )
 
         settings = config.async_endpoint
         self.endpoint = AsyncInferenceEndpoint(
@@ -108,7 +123,7 @@ class AsyncInferenceStack(Stack):
             description="Async invocations are failing inside the model container",
             metric=self.endpoint.metric_invocation_failures(),
             threshold=thresholds.invocation_failures,
-            topic=self.alarm_topic,
+            recipients=self.alarm_recipients,
         )
         notify_when(
             self,
@@ -116,7 +131,7 @@ class AsyncInferenceStack(Stack):
             description="SageMaker could not publish a result notification: callers will not hear of it",
             metric=self.endpoint.metric_notification_failures(),
             threshold=thresholds.notification_failures,
-            topic=self.alarm_topic,
+            recipients=self.alarm_recipients,
         )
         notify_when(
             self,
@@ -124,10 +139,8 @@ class AsyncInferenceStack(Stack):
             description="Requests wait in the async queue longer than the configured threshold",
             metric=self.endpoint.metric_age_of_oldest_request(),
             threshold=thresholds.oldest_request_age_seconds,
-            topic=self.alarm_topic,
+            recipients=self.alarm_recipients,
             evaluation_periods=thresholds.evaluation_periods,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
-        if thresholds.email:
-            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(thresholds.email))
 

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 ENVIRONMENTS = ("dev", "preprod", "prod")
@@ -19,6 +27,9 @@ ENVIRONMENTS = ("dev", "preprod", "prod")
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[0-9]*x?large$")
 _STAGE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,15}$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Standard topics only: CloudWatch alarm actions cannot publish to FIFO topics.
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 
 def _sagemaker_instance_type(value: str) -> str:
@@ -105,7 +116,49 @@ class AlarmConfig(_Model):
     invocation_failures: Annotated[int, Field(ge=1)] = 1
     notification_failures: Annotated[int, Field(ge=1)] = 1
     evaluation_periods: Annotated[int, Field(ge=1, le=60)] = 3
-    email: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _email_moved(cls, data: object) -> object:
+        if isinstance(data, dict) and "email" in data:
+            raise ValueError("'email' moved to the top-level 'alarms.email' (a list of addresses); move it there")
+        return data
+
+
+class AlarmRecipientsConfig(_Model):
+    """Who is told when any alarm of the environment changes state.
+
+    `email` addresses are subscribed to the environment's alarm topic (each confirms once, by the
+    link SNS mails). `topic_arns` are existing standard SNS topics in the environment's region, for
+    example one that Amazon Q Developer in chat applications (AWS Chatbot) relays to a channel:
+    every alarm publishes to them as well, so their own policy must let CloudWatch alarms publish.
+    """
+
+    email: list[str] = []
+    # CloudWatch accepts at most 5 actions per alarm state, and the environment's own topic is one.
+    topic_arns: Annotated[list[str], Field(max_length=4)] = []
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not _EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an email address such as 'platform-oncall@example.com'")
+        return value
+
+    @field_validator("topic_arns")
+    @classmethod
+    def _topics(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not _TOPIC_ARN.match(arn):
+                raise ValueError(
+                    f"{arn!r} is not a standard SNS topic ARN such as 'arn:aws:sns:eu-west-1:111111111111:oncall'"
+                )
+        return value
+
+    @property
+    def anyone(self) -> bool:
+        return bool(self.email or self.topic_arns)
 
 
 class AsyncEndpointConfig(_Model):
@@ -191,6 +244,8 @@ class EnvironmentConfig(_Model):
     # A developer's personal environment: deployed from a laptop, never by the pipeline, and held
     # to looser rules where a shared environment must not be (alarm recipients, pinned models).
     sandbox: bool = False
+    # Validated even when absent: only a sandbox may leave alarms without recipients.
+    alarms: Annotated[AlarmRecipientsConfig, Field(validate_default=True)] = AlarmRecipientsConfig()
     model: ModelConfig
     async_endpoint: AsyncEndpointConfig
     storage: StorageConfig = StorageConfig()
@@ -216,6 +271,24 @@ class EnvironmentConfig(_Model):
     def _region_shape(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", value):
             raise ValueError("must be an AWS region such as 'eu-west-1', or null for an environment-agnostic stage")
+        return value
+
+    @field_validator("alarms")
+    @classmethod
+    def _somebody_is_told(cls, value: AlarmRecipientsConfig, info: ValidationInfo) -> AlarmRecipientsConfig:
+        if not value.anyone and not info.data.get("sandbox", False):
+            raise ValueError(
+                "nobody would hear of an alarm: list addresses under 'alarms.email' or topics under "
+                "'alarms.topic_arns' (only an environment with 'sandbox: true' may have neither)"
+            )
+        region = info.data.get("region")
+        for arn in value.topic_arns:
+            topic_region = _TOPIC_ARN.match(arn)["region"]
+            if region is not None and topic_region != region:
+                raise ValueError(
+                    f"topic {arn!r} is in {topic_region}; CloudWatch alarms publish only to topics in "
+                    f"their own region ({region})"
+                )
         return value
 
     @model_validator(mode="after")

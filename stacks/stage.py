@@ -30,7 +30,7 @@ class InferenceStage(Stage):
                 self,
                 "Streaming",
                 config=config,
-                alarm_topic=self.async_inference.alarm_topic,
+                alarm_recipients=self.async_inference.alarm_recipients,
                 stack_name=f"{config.resource_prefix}-streaming",
                 description=f"{config.stage_name}: real-time token-streaming endpoint (inference component)",
             )

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
-from stacks.constructs.alarms import notify_when
+from stacks.constructs.alarms import AlarmRecipients, notify_when
 from stacks.constructs.copy_scaling import CopyScaling
 from stacks.constructs.secure_storage import encryption_key, log_retention, removal_policy_of
 from stacks.constructs.streaming_endpoint import StreamingEndpoint
 
 
 class StreamingStack(Stack):
-    def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig, alarm_topic: sns.ITopic, **kwargs) -> None:
+    def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig, alarm_recipients: AlarmRecipients, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
         settings, storage = config.streaming, config.storage
         removal = removal_policy_of(storage)
@@ -50,7 +49,7 @@ class StreamingStack(Stack):
             target_invocations_per_copy=settings.target_invocations_per_copy,
             scale_in_cooldown=Duration.seconds(settings.scale_in_cooldown_seconds),
             scale_out_cooldown=Duration.seconds(settings.scale_out_cooldown_seconds),
-            alarm_topic=alarm_topic,
+            alarm_recipients=alarm_recipients,
         )
 
         thresholds = settings.alarms
@@ -61,7 +60,7 @@ class StreamingStack(Stack):
             # SageMaker reports ModelLatency in microseconds.
             metric=self.endpoint.metric_model_latency(),
             threshold=thresholds.model_latency_p90_ms * 1000,
-            topic=alarm_topic,
+            recipients=alarm_recipients,
             evaluation_periods=thresholds.evaluation_periods,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
@@ -71,7 +70,7 @@ class StreamingStack(Stack):
             description="The streaming model container answers with 5xx errors",
             metric=self.endpoint.metric_invocation_5xx_errors(),
             threshold=thresholds.invocation_5xx_errors,
-            topic=alarm_topic,
+            recipients=alarm_recipients,
         )
 
         CfnOutput(self, "StreamingEndpointName", value=self.endpoint.endpoint_name)

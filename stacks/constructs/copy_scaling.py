@@ -5,10 +5,9 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks.constructs.alarms import AlarmRecipients
 from stacks.constructs.sagemaker_scaling import add_one_when, sagemaker_scalable_target
 from stacks.constructs.streaming_endpoint import StreamingEndpoint
 
@@ -19,7 +18,7 @@ class CopyScaling(Construct):
     NoCapacityInvocationFailures instead. An alarm on that metric (Sum over 60 s >= 1) adds one
     copy; managed instance scaling then starts an instance for it. Those first requests fail, and
     clients retry (the streaming front answers 503 with Retry-After). Without scale to zero, the
-    same alarm goes to the alarm topic: there it means the minimum capacity is not enough.
+    same alarm goes to the alarm recipients: there it means the minimum capacity is not enough.
     """
 
     def __init__(
@@ -34,7 +33,7 @@ class CopyScaling(Construct):
         target_invocations_per_copy: float,
         scale_in_cooldown: Duration,
         scale_out_cooldown: Duration,
-        alarm_topic: sns.ITopic,
+        alarm_recipients: AlarmRecipients,
     ) -> None:
         super().__init__(scope, id)
         self.target = sagemaker_scalable_target(
@@ -75,4 +74,4 @@ class CopyScaling(Construct):
                 aggregation=appscaling.MetricAggregationType.MAXIMUM,
             )
         else:
-            self.no_capacity_alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+            alarm_recipients.notify(self.no_capacity_alarm)

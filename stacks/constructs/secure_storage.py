@@ -1,13 +1,12 @@
-"""Buckets and topics that are private, encrypted with the environment's key and SSL-only."""
+"""Keys, buckets and log settings: private, encrypted with the environment's key, SSL-only."""
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.config import StorageConfig
@@ -28,9 +27,26 @@ def removal_policy_of(storage: StorageConfig) -> RemovalPolicy:
 
 
 def encryption_key(scope: Construct, id: str, *, description: str, removal_policy: RemovalPolicy) -> kms.Key:
-    """A customer-managed key with rotation, usable by CloudWatch Logs for the stack's log groups."""
+    """A customer-managed key with rotation, usable by CloudWatch Logs for this account's log groups.
+
+    CloudWatch Logs calls KMS as the regional service principal, always with the log group's ARN as
+    encryption context; the condition keeps other accounts' log groups from using the key
+    (CloudWatch Logs user guide, "Encrypt log data in CloudWatch Logs using AWS Key Management Service").
+    """
     key = kms.Key(scope, id, description=description, enable_key_rotation=True, removal_policy=removal_policy)
-    key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{Stack.of(scope).region}.amazonaws.com"))
+    stack = Stack.of(scope)
+    log_groups = stack.format_arn(
+        service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchLogsUseKey",
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
+        )
+    )
     return key
 
 
@@ -115,10 +131,6 @@ def data_bucket(
 def acknowledge_no_replica(bucket: s3.IBucket) -> None:
     """For buckets created elsewhere (CDK Pipelines' artifacts) that hold only rebuildable objects."""
     Validations.of(bucket.node.default_child).acknowledge(_NO_REPLICA)
-
-
-def encrypted_topic(scope: Construct, id: str, *, key: kms.IKey, display_name: str) -> sns.Topic:
-    return sns.Topic(scope, id, master_key=key, enforce_ssl=True, display_name=display_name)
 
 
 _RETENTION = {

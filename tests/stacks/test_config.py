@@ -172,3 +172,51 @@ def test_pipeline_connection_must_be_a_connection_arn(tmp_path):
     message = str(caught.value)
     assert str(tmp_path / "pipeline.yaml") in message and "field 'connection_arn'" in message
     assert "should match pattern" in message
+
+
+# --- alarm recipients -------------------------------------------------------------------------
+
+
+def test_shipped_environments_each_tell_somebody_of_alarms():
+    assert all(c.alarms.email or c.alarms.topic_arns for c in load_all())
+
+
+def test_an_environment_without_alarm_recipients_is_rejected(tmp_path):
+    message = config_error(tmp_path, without("alarms"))
+    assert "field 'alarms'" in message
+    assert "'alarms.email'" in message and "'alarms.topic_arns'" in message and "sandbox: true" in message
+
+
+def test_a_sandbox_may_leave_alarms_without_recipients(tmp_path):
+    data = without("alarms")
+    data["sandbox"] = True
+    config = load_environment_config(write_config(tmp_path, data))
+    assert (config.alarms.email, config.alarms.topic_arns) == ([], [])
+
+
+def test_a_malformed_alarm_address_is_named(tmp_path):
+    message = config_error(tmp_path, with_change("alarms.email", ["oncall.example.com"]))
+    assert "field 'alarms.email'" in message and "'oncall.example.com' is not an email address" in message
+
+
+def test_alarm_topics_must_be_standard_sns_topic_arns(tmp_path):
+    message = config_error(tmp_path, with_change("alarms.topic_arns", ["arn:aws:sns:eu-west-1:111111111111:pager.fifo"]))
+    assert "field 'alarms.topic_arns'" in message and "standard SNS topic ARN" in message
+
+
+def test_alarm_topics_must_be_in_the_environments_region(tmp_path):
+    data = with_change("alarms.topic_arns", ["arn:aws:sns:us-east-1:111111111111:pager"])
+    data["account"], data["region"] = "111111111111", "eu-west-1"
+    message = config_error(tmp_path, data)
+    assert "field 'alarms'" in message and "only to topics in their own region (eu-west-1)" in message
+
+
+def test_at_most_four_existing_alarm_topics_fit_beside_the_alarm_topic(tmp_path):
+    arns = [f"arn:aws:sns:eu-west-1:111111111111:t{i}" for i in range(5)]
+    message = config_error(tmp_path, with_change("alarms.topic_arns", arns))
+    assert "field 'alarms.topic_arns'" in message and "at most 4" in message
+
+
+def test_the_old_per_endpoint_alarm_email_points_to_its_new_place(tmp_path):
+    message = config_error(tmp_path, with_change("async_endpoint.alarms.email", "oncall@example.com"))
+    assert "field 'async_endpoint.alarms'" in message and "moved to the top-level 'alarms.email'" in message
