@@ -16,6 +16,7 @@ from constructs import Construct
 
 from stacks.config import ModelConfig
 from stacks.nag import wildcard_resource
+from stacks.constructs.sagemaker_metrics import ASYNC_ENDPOINT_METRICS, sagemaker_metric
 from stacks.constructs.model_container import endpoint_log_group, execution_role, runtime_statements, tgi_container
 
 # Inline payloads are written under requests/, large ones are uploaded under uploads/.
@@ -212,10 +213,11 @@ class AsyncInferenceEndpoint(Construct):
         )
 
     def metric(self, metric_name: str, *, statistic: str, period: Duration = Duration.minutes(1)) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace="AWS/SageMaker",
-            metric_name=metric_name,
-            dimensions_map={"EndpointName": self.endpoint_name},
+        """A metric SageMaker publishes for async endpoints, with the dimensions it publishes it with."""
+        return sagemaker_metric(
+            ASYNC_ENDPOINT_METRICS,
+            metric_name,
+            identity={"EndpointName": self.endpoint_name, "VariantName": self.variant_name},
             statistic=statistic,
             period=period,
         )

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from stacks.config import ModelConfig
 from stacks.constructs.async_endpoint import VARIANT_NAME, endpoint_name_for, volume_key_arn
+from stacks.constructs.sagemaker_metrics import INFERENCE_COMPONENT_METRICS, sagemaker_metric
 from stacks.constructs.model_container import endpoint_log_group, execution_role, runtime_statements, tgi_container
 
 
@@ -140,10 +141,11 @@ class StreamingEndpoint(Construct):
         )
 
     def metric(self, metric_name: str, *, statistic: str, period: Duration = Duration.minutes(1)) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace="AWS/SageMaker",
-            metric_name=metric_name,
-            dimensions_map={"InferenceComponentName": self.inference_component_name},
+        """A metric SageMaker publishes for the inference component, with its published dimensions."""
+        return sagemaker_metric(
+            INFERENCE_COMPONENT_METRICS,
+            metric_name,
+            identity={"InferenceComponentName": self.inference_component_name},
             statistic=statistic,
             period=period,
         )

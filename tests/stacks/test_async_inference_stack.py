@@ -155,7 +155,10 @@ def test_operational_alarm_notifies_the_alarm_topic(stage, metric, threshold_fie
     props = alarm["Properties"]
     assert props["Threshold"] == getattr(config.async_endpoint.alarms, threshold_field)
     assert props["ComparisonOperator"] == operator
-    assert props["Dimensions"] == [{"Name": "EndpointName", "Value": endpoint_name(template)}]
+    published = [{"Name": "EndpointName", "Value": endpoint_name(template)}]
+    if metric != "ApproximateAgeOfOldestRequest":
+        published.append({"Name": "VariantName", "Value": "AllTraffic"})
+    assert props["Dimensions"] == published
     assert props["AlarmActions"] == [{"Ref": _topic(template, "Inference alarms")}]
 
 
