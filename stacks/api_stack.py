@@ -21,7 +21,13 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.async_endpoint import OUTPUT_PREFIX
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.alarms import notify_when
-from stacks.constructs.secure_storage import encryption_key, log_retention, payload_bucket_name, removal_policy_of
+from stacks.constructs.secure_storage import (
+    RETAINED,
+    encryption_key,
+    log_retention,
+    payload_bucket_name,
+    removal_policy_of,
+)
 from stacks.nag import wildcard_resource
 from stacks.streaming_stack import StreamingStack
 
@@ -287,9 +293,10 @@ class ApiStack(Stack):
             rest_api_name=f"{config.resource_prefix}-inference",
             description=f"{config.stage_name}: async inference API (IAM auth)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # Execution logging needs API Gateway's account-level CloudWatch role.
+            # Execution logging needs API Gateway's account-level CloudWatch role. Every API in the
+            # account and region logs through it, so it outlives this stack.
             cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            cloud_watch_role_removal_policy=RETAINED,
             deploy_options=apigw.StageOptions(
                 stage_name=API_STAGE,
                 tracing_enabled=True,

@@ -22,8 +22,19 @@ _NO_REPLICA = Acknowledgment(
 _LOG_TARGET = "This is the server access log target; logging it to itself would loop."
 
 
+# CDK's RETAIN_ON_UPDATE_OR_DELETE renders DeletionPolicy RetainExceptOnCreate.
+RETAINED = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+
+
 def removal_policy_of(storage: StorageConfig) -> RemovalPolicy:
-    return RemovalPolicy.DESTROY if storage.removal_policy == "destroy" else RemovalPolicy.RETAIN
+    """What happens to stateful resources (buckets, keys, tables, queues, log groups) with the stack.
+
+    `retain` keeps them when the stack or the resource is deleted, but not when the stack's first
+    create fails: CloudFormation's `RetainExceptOnCreate` then deletes them, so a retry does not
+    stop at "already exists" on a named bucket or log group (CloudFormation user guide,
+    "DeletionPolicy attribute"). Every retained resource of the project goes through here.
+    """
+    return RemovalPolicy.DESTROY if storage.removal_policy == "destroy" else RETAINED
 
 
 def encryption_key(scope: Construct, id: str, *, description: str, removal_policy: RemovalPolicy) -> kms.Key:
@@ -50,6 +61,18 @@ def encryption_key(scope: Construct, id: str, *, description: str, removal_polic
     return key
 
 
+def empties_on_delete(removal_policy: RemovalPolicy) -> bool:
+    """A bucket that is destroyed with its stack must be emptied first, or CloudFormation fails to
+    delete it (BucketNotEmpty), versions and delete markers included.
+
+    CDK's `auto_delete_objects` adds one custom resource per stack (a Lambda function and its role)
+    that, when the bucket is removed, first denies new `s3:PutObject` in the bucket policy (so
+    late server access logs cannot refill it) and then deletes every object version and delete
+    marker (aws-cdk-lib, `aws-s3/lib/auto-delete-objects-handler`). Retained buckets keep it off.
+    """
+    return removal_policy == RemovalPolicy.DESTROY
+
+
 def access_log_bucket(
     scope: Construct, id: str, *, expiry_days: int, removal_policy: RemovalPolicy
 ) -> s3.Bucket:
@@ -70,6 +93,7 @@ def access_log_bucket(
             )
         ],
         removal_policy=removal_policy,
+        auto_delete_objects=empties_on_delete(removal_policy),
     )
     Validations.of(bucket.node.default_child).acknowledge(
         Acknowledgment(id="AwsSolutions-S1", reason=_LOG_TARGET),
@@ -123,6 +147,7 @@ def data_bucket(
             )
         ],
         removal_policy=removal_policy,
+        auto_delete_objects=empties_on_delete(removal_policy),
     )
     Validations.of(bucket.node.default_child).acknowledge(_NO_REPLICA)
     return bucket

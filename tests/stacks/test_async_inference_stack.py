@@ -212,7 +212,7 @@ def test_every_topic_is_encrypted_and_ssl_only(stage):
 
 def test_removal_policy_follows_config(stage):
     _, config, template = stage
-    expected = "Delete" if config.storage.removal_policy == "destroy" else "Retain"
+    expected = "Delete" if config.storage.removal_policy == "destroy" else "RetainExceptOnCreate"
     for type_ in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Logs::LogGroup"):
         for resource in template.find_resources(type_).values():
             assert resource["DeletionPolicy"] == expected, type_
@@ -223,7 +223,7 @@ def test_removal_policy_follows_config(stage):
 
 def test_execution_role_is_assumed_by_sagemaker_with_no_managed_full_access(stage):
     _, _, template = stage
-    _, role = single(template, "AWS::IAM::Role")
+    _, role = single(template, "AWS::IAM::Role", {"Description": Match.string_like_regexp("model container")})
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
         "Service": "sagemaker.amazonaws.com"
     }

@@ -187,7 +187,7 @@ def test_s3_may_deliver_each_payload_buckets_access_logs(stage):
         # the source bucket and account.
         (allow,) = [
             s for s in statements(policy, "PolicyDocument")
-            if s["Effect"] == "Allow" and s["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
+            if s.get("Condition", {}).get("ArnLike", {}).get("aws:SourceArn") == {"Fn::GetAtt": [bucket_id, "Arn"]}
         ]
         assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
         assert allow["Action"] == "s3:PutObject"
