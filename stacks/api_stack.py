@@ -271,8 +271,8 @@ class ApiStack(Stack):
             log_retention=retention,
             removal_policy=removal,
             reserved_concurrency=config.api.reserved_concurrency,
-            # API Gateway ends a response stream after 15 minutes; the function may run as long.
-            timeout=Duration.minutes(15),
+            # Ends before the route's integration timeout, even after a cold start (stream budget).
+            timeout=Duration.seconds(settings.budget.function_timeout_seconds),
             memory_size=1024,
             failure_handling=(
                 "Invoked synchronously by API Gateway with a response stream: a failure reaches the caller "
@@ -343,11 +343,14 @@ class ApiStack(Stack):
         if self.streaming_function:
             stream = v1.add_resource("generate").add_resource("stream")
             # STREAM makes API Gateway relay the function's response as it is written (REST APIs,
-            # proxy integrations only; up to 15 minutes).
+            # proxy integrations only). Its integration timeout stays at 29 s unless raised; with
+            # STREAM it may be raised to 15 minutes with no quota increase (stream budget).
             stream.add_method(
                 "POST",
                 apigw.LambdaIntegration(
-                    self.streaming_function.function, response_transfer_mode=apigw.ResponseTransferMode.STREAM
+                    self.streaming_function.function,
+                    response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+                    timeout=Duration.seconds(config.streaming.budget.integration_timeout_seconds),
                 ),
             )
             routed.append(stream)

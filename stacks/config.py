@@ -21,6 +21,13 @@ from pydantic import (
     model_validator,
 )
 
+from stacks.stream_budget import (
+    API_GATEWAY_IDLE_TIMEOUT_SECONDS,
+    API_GATEWAY_STREAM_MAX_SECONDS,
+    MIN_STREAM_SECONDS,
+    StreamBudget,
+)
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 ENVIRONMENTS = ("dev", "preprod", "prod")
 
@@ -194,7 +201,12 @@ class StreamingConfig(_Model):
     scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
     memory_per_copy_mb: Annotated[int, Field(ge=1024)] = 16384
     container_format: Literal["tgi"] = "tgi"
-    upstream_read_timeout_seconds: Annotated[int, Field(ge=5, le=900)] = 60
+    # The stream budget (stacks/stream_budget.py, docs/streaming.md): the longest one stream may
+    # last, and the longest the relay waits for the model's next bytes.
+    max_stream_seconds: Annotated[int, Field(ge=MIN_STREAM_SECONDS, le=API_GATEWAY_STREAM_MAX_SECONDS)] = (
+        API_GATEWAY_STREAM_MAX_SECONDS
+    )
+    upstream_read_timeout_seconds: Annotated[int, Field(ge=5, lt=API_GATEWAY_IDLE_TIMEOUT_SECONDS)] = 60
     # Lambda Web Adapter, published by AWS as a public layer (LambdaAdapterLayerX86).
     web_adapter_layer_version: Annotated[int, Field(ge=1)] = 26
     alarms: StreamingAlarmConfig = StreamingAlarmConfig()
@@ -209,6 +221,17 @@ class StreamingConfig(_Model):
         if self.min_copies > self.max_copies:
             raise ValueError(f"'min_copies' ({self.min_copies}) must not be above 'max_copies' ({self.max_copies})")
         return self
+
+    @model_validator(mode="after")
+    def _budget_nests(self) -> StreamingConfig:
+        StreamBudget(stream_seconds=self.max_stream_seconds, read_timeout_seconds=self.upstream_read_timeout_seconds)
+        return self
+
+    @property
+    def budget(self) -> StreamBudget:
+        return StreamBudget(
+            stream_seconds=self.max_stream_seconds, read_timeout_seconds=self.upstream_read_timeout_seconds
+        )
 
 
 class StorageConfig(_Model):

@@ -220,3 +220,27 @@ def test_at_most_four_existing_alarm_topics_fit_beside_the_alarm_topic(tmp_path)
 def test_the_old_per_endpoint_alarm_email_points_to_its_new_place(tmp_path):
     message = config_error(tmp_path, with_change("async_endpoint.alarms.email", "oncall@example.com"))
     assert "field 'async_endpoint.alarms'" in message and "moved to the top-level 'alarms.email'" in message
+
+
+# --- stream budget ----------------------------------------------------------------------------
+
+
+def test_streams_may_last_fifteen_minutes_by_default():
+    assert {c.streaming.max_stream_seconds for c in load_all()} == {900}
+
+
+def test_a_stream_budget_above_api_gateways_fifteen_minutes_is_rejected(tmp_path):
+    message = config_error(tmp_path, with_change("streaming.max_stream_seconds", 1200))
+    assert "field 'streaming.max_stream_seconds'" in message and "less than or equal to 900" in message
+
+
+def test_a_read_timeout_at_api_gateways_idle_timeout_is_rejected(tmp_path):
+    message = config_error(tmp_path, with_change("streaming.upstream_read_timeout_seconds", 300))
+    assert "field 'streaming.upstream_read_timeout_seconds'" in message and "less than 300" in message
+
+
+def test_a_read_timeout_that_outlasts_the_function_is_rejected(tmp_path):
+    data = with_change("streaming.max_stream_seconds", 120)
+    data["streaming"]["upstream_read_timeout_seconds"] = 110
+    message = config_error(tmp_path, data)
+    assert "field 'streaming'" in message and "must be below the function's timeout (105 s)" in message

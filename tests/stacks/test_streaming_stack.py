@@ -124,6 +124,41 @@ def test_stream_route_streams_from_the_front_function_with_iam_auth(stage):
     assert "response-streaming-invocations" in uri and "StreamingHandler" in uri
 
 
+def stream_method(api: Template) -> dict:
+    (method,) = [
+        m for m in api.find_resources("AWS::ApiGateway::Method").values()
+        if m["Properties"].get("Integration", {}).get("ResponseTransferMode") == "STREAM"
+    ]
+    return method
+
+
+def front_function(api: Template) -> dict:
+    (front,) = [f for f in api.find_resources("AWS::Lambda::Function").values() if f["Properties"]["Handler"] == "run.sh"]
+    return front
+
+
+def test_stream_route_waits_the_configured_stream_budget_not_the_29_second_default(stage):
+    config, _, api = stage
+    timeout_ms = stream_method(api)["Properties"]["Integration"]["TimeoutInMillis"]
+    assert timeout_ms == config.streaming.max_stream_seconds * 1000
+    assert config.streaming.max_stream_seconds == 15 * 60
+
+
+def test_front_function_ends_before_the_route_even_after_a_cold_start(stage):
+    config, _, api = stage
+    function_timeout = front_function(api)["Properties"]["Timeout"]
+    # Lambda's init phase (at most 10 s) runs on API Gateway's clock but not on the function's.
+    assert function_timeout == config.streaming.max_stream_seconds - 15
+    assert function_timeout + 10 < stream_method(api)["Properties"]["Integration"]["TimeoutInMillis"] / 1000
+
+
+def test_relay_gives_up_on_a_silent_model_before_api_gateways_idle_timeout(stage):
+    config, _, api = stage
+    variables = front_function(api)["Properties"]["Environment"]["Variables"]
+    assert variables["UPSTREAM_READ_TIMEOUT_SECONDS"] == str(config.streaming.upstream_read_timeout_seconds)
+    assert int(variables["UPSTREAM_READ_TIMEOUT_SECONDS"]) < 300
+
+
 def test_front_runs_under_the_web_adapter_in_response_stream_mode(stage):
     config, streaming, api = stage
     (front,) = [
