@@ -195,7 +195,7 @@ class StreamingConfig(_Model):
     # Used only when scale_to_zero is off: copies and instances never go below it.
     min_copies: Annotated[int, Field(ge=1)] = 1
     max_copies: Annotated[int, Field(ge=1, le=100)] = 1
-    max_instances: Annotated[int, Field(ge=1, le=100)] = 1
+    max_instances: Annotated[int, Field(ge=1, le=100)] = 2
     target_invocations_per_copy: Annotated[float, Field(gt=0)] = 4.0
     scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
     scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
@@ -220,6 +220,18 @@ class StreamingConfig(_Model):
     def _bounds_ordered(self) -> StreamingConfig:
         if self.min_copies > self.max_copies:
             raise ValueError(f"'min_copies' ({self.min_copies}) must not be above 'max_copies' ({self.max_copies})")
+        return self
+
+    @model_validator(mode="after")
+    def _room_for_a_model_update(self) -> StreamingConfig:
+        # A model or container update starts every copy again beside the old one before stopping it
+        # (README, "Model updates on the streaming endpoint"); a copy may take a whole instance.
+        needed = 2 * self.max_copies
+        if self.max_instances < needed:
+            raise ValueError(
+                f"'max_instances' ({self.max_instances}) must be at least twice 'max_copies' ({self.max_copies}), "
+                f"so {needed}: a model update starts each copy again beside the old one before stopping it"
+            )
         return self
 
     @model_validator(mode="after")

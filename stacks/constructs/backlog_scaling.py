@@ -8,7 +8,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
 from stacks.constructs.async_endpoint import AsyncInferenceEndpoint
-from stacks.constructs.sagemaker_scaling import add_one_when, sagemaker_scalable_target
+from stacks.constructs.sagemaker_scaling import add_one_when, policy_name, sagemaker_scalable_target
 
 
 class BacklogScaling(Construct):
@@ -46,6 +46,7 @@ class BacklogScaling(Construct):
 
         self.target.scale_to_track_metric(
             "BacklogPerInstance",
+            policy_name=policy_name(endpoint.endpoint_name, "backlog-per-instance"),
             target_value=target_backlog_per_instance,
             custom_metric=endpoint.metric_backlog_size_per_instance(),
             scale_in_cooldown=scale_in_cooldown,
@@ -67,6 +68,7 @@ class BacklogScaling(Construct):
             self,
             self.backlog_without_capacity_alarm,
             target=self.target,
+            name=policy_name(endpoint.endpoint_name, "scale-out-from-zero"),
             cooldown=scale_out_cooldown,
             aggregation=appscaling.MetricAggregationType.AVERAGE,
         )

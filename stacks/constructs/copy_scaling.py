@@ -8,7 +8,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
 from stacks.constructs.alarms import AlarmRecipients
-from stacks.constructs.sagemaker_scaling import add_one_when, sagemaker_scalable_target
+from stacks.constructs.sagemaker_scaling import add_one_when, policy_name, sagemaker_scalable_target
 from stacks.constructs.streaming_endpoint import StreamingEndpoint
 
 class CopyScaling(Construct):
@@ -46,6 +46,7 @@ class CopyScaling(Construct):
         self.target.node.add_dependency(endpoint.inference_component)
         self.target.scale_to_track_metric(
             "InvocationsPerCopy",
+            policy_name=policy_name(endpoint.inference_component_name, "invocations-per-copy"),
             target_value=target_invocations_per_copy,
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_INVOCATIONS_PER_COPY,
             scale_in_cooldown=scale_in_cooldown,
@@ -70,6 +71,7 @@ class CopyScaling(Construct):
                 self,
                 self.no_capacity_alarm,
                 target=self.target,
+                name=policy_name(endpoint.inference_component_name, "scale-out-from-zero"),
                 cooldown=scale_out_cooldown,
                 aggregation=appscaling.MetricAggregationType.MAXIMUM,
             )

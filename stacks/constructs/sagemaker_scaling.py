@@ -36,11 +36,25 @@ def sagemaker_scalable_target(
     )
 
 
+def policy_name(scaled_resource: str, purpose: str) -> str:
+    """A scaling policy's name, carried by the name of the resource it scales.
+
+    PolicyName and ScalingTargetId cannot change in place: when an instance-type change gives the
+    endpoint (and so its scalable target) a new name, CloudFormation replaces the policies, and
+    it cannot replace a resource whose custom name stays the same (CloudFormation template
+    reference, AWS::ApplicationAutoScaling::ScalingPolicy: both are "Update requires:
+    Replacement"). Deriving the name from the scaled resource makes the new policy a new name,
+    and makes it the same whichever path (laptop or pipeline) deploys the stack.
+    """
+    return f"{scaled_resource}-{purpose}"
+
+
 def add_one_when(
     scope: Construct,
     alarm: cloudwatch.Alarm,
     *,
     target: appscaling.ScalableTarget,
+    name: str,
     cooldown: Duration,
     aggregation: appscaling.MetricAggregationType,
 ) -> appscaling.StepScalingAction:
@@ -48,6 +62,7 @@ def add_one_when(
     action = appscaling.StepScalingAction(
         scope,
         "ScaleOutFromZero",
+        policy_name=name,
         scaling_target=target,
         adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
         metric_aggregation_type=aggregation,

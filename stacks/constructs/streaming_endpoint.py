@@ -123,6 +123,12 @@ class StreamingEndpoint(Construct):
                     model_data_download_timeout_in_seconds=model.startup_health_check_timeout_seconds,
                 ),
             ),
+            # Only the count to create with. It derives from the scaling floor alone, so it renders
+            # the same on every deploy, and a deploy that leaves the model alone leaves this
+            # resource (and the copies scaling chose) untouched: CloudFormation updates only
+            # resources whose template changed. No DeploymentConfig: a rolling batch must be 5-50%
+            # of the copy count, which one or two copies cannot meet, so a model update runs
+            # blue/green (README, "Model updates on the streaming endpoint").
             runtime_config=sagemaker.CfnInferenceComponent.InferenceComponentRuntimeConfigProperty(
                 copy_count=initial_copies
             ),

@@ -244,3 +244,10 @@ def test_a_read_timeout_that_outlasts_the_function_is_rejected(tmp_path):
     data["streaming"]["upstream_read_timeout_seconds"] = 110
     message = config_error(tmp_path, data)
     assert "field 'streaming'" in message and "must be below the function's timeout (105 s)" in message
+
+
+def test_streaming_without_room_for_a_model_update_is_rejected(tmp_path):
+    data = with_change("streaming.max_copies", 2)
+    data["streaming"]["max_instances"] = 3
+    message = config_error(tmp_path, data)
+    assert "field 'streaming'" in message and "'max_instances' (3) must be at least twice 'max_copies' (2), so 4" in message

@@ -1,20 +1,46 @@
-"""A config change of model or instance type deploys with no manual step."""
+"""A config change of model or instance type deploys with no manual step, and scaling survives it."""
 
 from __future__ import annotations
 
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
+import pytest
+
 from stacks.async_inference_stack import AsyncInferenceStack
 from stacks.config import EnvironmentConfig, load_all
+from stacks.streaming_stack import StreamingStack
 from tests.stacks.conftest import cdk_context
 
-PROD = load_all()[2]
+CONFIGS = load_all()
+PROD = CONFIGS[2]
 
 
 def template_for(config: EnvironmentConfig) -> Template:
     stack = AsyncInferenceStack(App(context=cdk_context()), "Async", config=config)
     return Template.from_stack(stack)
+
+
+def streaming_template_for(config: EnvironmentConfig) -> Template:
+    app = App(context=cdk_context())
+    alarms = AsyncInferenceStack(app, "Async", config=config).alarm_recipients
+    return Template.from_stack(StreamingStack(app, "Streaming", config=config, alarm_recipients=alarms))
+
+
+def with_streaming(config: EnvironmentConfig, **changes) -> EnvironmentConfig:
+    return config.model_copy(update={"streaming": config.streaming.model_copy(update=changes)})
+
+
+def inference_component(template: Template) -> tuple[str, dict]:
+    ((logical_id, component),) = template.find_resources("AWS::SageMaker::InferenceComponent").items()
+    return logical_id, component["Properties"]
+
+
+def policy_names(template: Template) -> dict[str, str]:
+    return {
+        logical_id: policy["Properties"]["PolicyName"]
+        for logical_id, policy in template.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy").items()
+    }
 
 
 def with_instance_type(config: EnvironmentConfig, instance_type: str) -> EnvironmentConfig:
@@ -56,3 +82,56 @@ def test_instance_without_local_nvme_encrypts_its_volume_with_the_key():
 def test_nvme_instance_leaves_the_volume_key_unset():
     (config,) = template_for(PROD).find_resources("AWS::SageMaker::EndpointConfig").values()
     assert "KmsKeyId" not in config["Properties"]
+
+
+def test_instance_type_change_renames_the_scaling_policies_it_replaces():
+    before = policy_names(template_for(PROD))
+    after = policy_names(template_for(with_instance_type(PROD, "ml.g6.12xlarge")))
+    # Same resources, new names: CloudFormation replaces them (ScalingTargetId changes) without
+    # reusing a custom name that still exists.
+    assert before.keys() == after.keys()
+    assert not set(before.values()) & set(after.values())
+    name, _ = endpoint_and_target(template_for(with_instance_type(PROD, "ml.g6.12xlarge")))
+    assert all(policy.startswith(f"{name}-") for policy in after.values())
+
+
+def test_streaming_instance_type_change_renames_the_copy_scaling_policies():
+    before = policy_names(streaming_template_for(PROD))
+    after = policy_names(streaming_template_for(with_streaming(PROD, instance_type="ml.g6.12xlarge")))
+    assert before.keys() == after.keys() and not set(before.values()) & set(after.values())
+
+
+def test_model_change_updates_the_inference_component_in_place_with_the_same_copy_count():
+    before_id, before = inference_component(streaming_template_for(PROD))
+    changed = streaming_template_for(with_model(PROD, "tiiuae/falcon-7b-instruct"))
+    after_id, after = inference_component(changed)
+    assert (after_id, after["InferenceComponentName"]) == (before_id, before["InferenceComponentName"])
+    assert after["RuntimeConfig"] == before["RuntimeConfig"]
+    # The Model is replaced (its properties cannot change in place); the component follows its new name.
+    model_id = after["Specification"]["ModelName"]["Fn::GetAtt"][0]
+    model = changed.find_resources("AWS::SageMaker::Model")[model_id]
+    assert model["Properties"]["PrimaryContainer"]["Environment"]["HF_MODEL_ID"] == "tiiuae/falcon-7b-instruct"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"max_copies": 2, "max_instances": 4},
+        {"target_invocations_per_copy": 8.0},
+        {"scale_in_cooldown_seconds": 900},
+        {"upstream_read_timeout_seconds": 90},
+    ],
+)
+def test_a_deploy_that_leaves_the_model_alone_leaves_the_inference_component_untouched(change):
+    _, before = inference_component(streaming_template_for(PROD))
+    _, after = inference_component(streaming_template_for(with_streaming(PROD, **change)))
+    assert after == before
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.stage_name)
+def test_every_environment_has_room_to_start_each_copy_again_during_a_model_update(config):
+    _, component = inference_component(streaming_template_for(config))
+    assert "DeploymentConfig" not in component
+    (endpoint_config,) = streaming_template_for(config).find_resources("AWS::SageMaker::EndpointConfig").values()
+    (variant,) = endpoint_config["Properties"]["ProductionVariants"]
+    assert variant["ManagedInstanceScaling"]["MaxInstanceCount"] >= 2 * config.streaming.max_copies
