@@ -56,9 +56,8 @@ class AsyncInferenceStack(Stack):
             expiry_days=storage.output_expiry_days,
             removal_policy=removal,
         )
-        sagemaker = TopicPublisher.iam_principals_of_this_account(
-            self, who="SageMaker, with the async endpoint's execution role"
-        )
+        # SageMaker publishes results with the endpoint's execution role, whose policy names the topics.
+        sagemaker = TopicPublisher.iam_principals_of_this_account()
         self.success_topic = SecureTopic(
             self, "SuccessTopic", key=self.key, display_name="Inference succeeded", publishers=[sagemaker]
         )

@@ -341,6 +341,9 @@ def _describe(error: dict) -> str:
     if kind == "missing":
         return f"field '{field}': required but missing"
     message = error["msg"].removeprefix("Value error, ")
+    if isinstance(error.get("input"), BaseModel):
+        # A section left out and checked with its defaults: there is no typed value to quote.
+        return f"field '{field}': {message}"
     return f"field '{field}': {message} (got {error.get('input')!r})"
 
 

@@ -23,7 +23,6 @@ from constructs import Construct
 class TopicPublisher:
     """Who publishes to a topic: its topic-policy statement and what it needs from the topic's key."""
 
-    description: str
     statement: Callable[[sns.ITopic], iam.PolicyStatement]
     key_grant: Callable[[kms.IKey], None]
 
@@ -34,7 +33,9 @@ class TopicPublisher:
         "Example cases for Amazon SNS access control": aws:SourceAccount and aws:SourceArn)."""
         stack = Stack.of(scope)
         principal = iam.ServicePrincipal("cloudwatch.amazonaws.com")
-        alarms = stack.format_arn(service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        alarms = stack.format_arn(
+            service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
 
         def statement(topic: sns.ITopic) -> iam.PolicyStatement:
             return iam.PolicyStatement(
@@ -52,10 +53,10 @@ class TopicPublisher:
             # SNS encrypts with a data key generated for the publisher, so the service needs both.
             key.grant(principal, "kms:Decrypt", "kms:GenerateDataKey*")
 
-        return TopicPublisher("CloudWatch alarms of this account", statement, key_grant)
+        return TopicPublisher(statement, key_grant)
 
     @staticmethod
-    def iam_principals_of_this_account(scope: Construct, *, who: str) -> TopicPublisher:
+    def iam_principals_of_this_account() -> TopicPublisher:
         """Principals of this account whose own IAM policy allows sns:Publish and the key (SNS's
         default policy, made explicit): SageMaker publishes async results with the endpoint's
         execution role, and that role's policy names this topic and key."""
@@ -69,7 +70,7 @@ class TopicPublisher:
                 resources=[topic.topic_arn],
             )
 
-        return TopicPublisher(who, statement, lambda _key: None)
+        return TopicPublisher(statement, lambda _key: None)
 
 
 class SecureTopic(sns.Topic):
@@ -87,7 +88,6 @@ class SecureTopic(sns.Topic):
         if not publishers:
             raise ValueError(f"{id}: name at least one publisher; a topic nobody may publish to delivers nothing")
         super().__init__(scope, id, master_key=key, enforce_ssl=True, display_name=display_name)
-        self.publishers = tuple(publishers)
-        for publisher in self.publishers:
+        for publisher in publishers:
             self.add_to_resource_policy(publisher.statement(self))
             publisher.key_grant(key)

@@ -14,9 +14,11 @@ from aws_cdk import App, ArnFormat, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
+from stacks.async_inference_stack import AsyncInferenceStack
 from stacks.config import load_all
 from stacks.constructs.secure_topic import SecureTopic
-from tests.stacks.conftest import STAGE_NAMES, single
+from stacks.streaming_stack import StreamingStack
+from tests.stacks.conftest import STAGE_NAMES, cdk_context, single
 
 CONFIGS = {c.stage_name: c for c in load_all()}
 STACKS = ("async_inference", "streaming", "api")
@@ -110,6 +112,24 @@ def test_every_alarm_action_is_a_recipient_or_a_scaling_policy(stage):
                 continue
             assert refers_to(actions[0], alarm_topic), logical_id
             assert actions[1:] == config.alarms.topic_arns, logical_id
+
+
+def test_every_alarm_also_publishes_to_each_existing_recipient_topic():
+    prod = CONFIGS["Prod"]
+    pager = "arn:aws:sns:eu-west-1:333333333333:pager"
+    config = prod.model_copy(update={"alarms": prod.alarms.model_copy(update={"topic_arns": [pager]})})
+    app = App(context=cdk_context())
+    endpoint_stack = AsyncInferenceStack(app, "Async", config=config)
+    streaming = StreamingStack(app, "Streaming", config=config, alarm_recipients=endpoint_stack.alarm_recipients)
+    notifying = []
+    for stack in (endpoint_stack, streaming):
+        template = Template.from_stack(stack)
+        policies = [{"Ref": p} for p in template.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy")]
+        for alarm in template.find_resources("AWS::CloudWatch::Alarm").values():
+            if not any(action in policies for action in alarm["Properties"]["AlarmActions"]):
+                notifying.append(alarm["Properties"]["AlarmActions"])
+    assert len(notifying) >= 5
+    assert all(len(actions) == 2 and actions[1] == pager for actions in notifying)
 
 
 def test_alarm_topic_subscribes_every_configured_address(stage):
