@@ -20,8 +20,9 @@ API_GATEWAY_IDLE_TIMEOUT_SECONDS = 300
 # Lambda developer guide, "Configure Lambda function timeout": at most 900 seconds.
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
 # API Gateway's clock also runs while a cold function initialises, which Lambda bounds at 10
-# seconds and does not count against the function's timeout; 15 seconds keeps the function's end
-# before the integration's even then.
+# seconds and does not count against the function's timeout (Lambda developer guide,
+# "Understanding the Lambda execution environment lifecycle", Init phase); 15 seconds keeps the
+# function's end before the integration's even then.
 INIT_MARGIN_SECONDS = 15
 MIN_STREAM_SECONDS = 60
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from aws_cdk import App
 from aws_cdk.assertions import Template
 
+from stacks.api_stack import ApiStack
+from stacks.async_inference_stack import AsyncInferenceStack
 from stacks.config import load_all
-from tests.stacks.conftest import single
+from stacks.streaming_stack import StreamingStack
+from tests.stacks.conftest import cdk_context, single
 
 CONFIGS = {c.stage_name: c for c in load_all()}
 SCALES_TO_ZERO, ALWAYS_ON = "Dev", "Prod"
@@ -150,6 +154,17 @@ def test_front_function_ends_before_the_route_even_after_a_cold_start(stage):
     # Lambda's init phase (at most 10 s) runs on API Gateway's clock but not on the function's.
     assert function_timeout == config.streaming.max_stream_seconds - 15
     assert function_timeout + 10 < stream_method(api)["Properties"]["Integration"]["TimeoutInMillis"] / 1000
+
+
+def test_a_shorter_stream_budget_shortens_both_the_route_and_the_function():
+    prod = CONFIGS[ALWAYS_ON]
+    config = prod.model_copy(update={"streaming": prod.streaming.model_copy(update={"max_stream_seconds": 300})})
+    app = App(context=cdk_context())
+    async_inference = AsyncInferenceStack(app, "Async", config=config)
+    streaming = StreamingStack(app, "Streaming", config=config, alarm_recipients=async_inference.alarm_recipients)
+    api = Template.from_stack(ApiStack(app, "Api", config=config, async_inference=async_inference, streaming=streaming))
+    assert stream_method(api)["Properties"]["Integration"]["TimeoutInMillis"] == 300_000
+    assert front_function(api)["Properties"]["Timeout"] == 285
 
 
 def test_relay_gives_up_on_a_silent_model_before_api_gateways_idle_timeout(stage):
