@@ -183,8 +183,8 @@ def test_result_topics_may_deliver_to_the_encrypted_notification_queue(stage):
     for topic in topics:
         (send,) = [s for s in sends if refers_to(s["Condition"]["ArnEquals"]["aws:SourceArn"], topic)]
         assert (send["Principal"], send["Action"]) == ({"Service": "sns.amazonaws.com"}, "sqs:SendMessage")
-        # SNS encrypts each message for the queue's key (SNS developer guide, "Configure Amazon SNS
-        # to send messages for encrypted topics to encrypted queues").
+        # SNS encrypts each message with the queue's key (SQS developer guide, "Amazon SQS key
+        # management": compatibility between AWS services such as Amazon SNS and encrypted queues).
         (grant,) = [g for g in key_grants if refers_to(g["Condition"]["ArnEquals"]["aws:SourceArn"], topic)]
         assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
 
@@ -203,8 +203,8 @@ def test_s3_may_deliver_each_payload_buckets_access_logs(stage):
             p for p in template.find_resources("AWS::S3::BucketPolicy").values()
             if p["Properties"]["Bucket"] == {"Ref": log_bucket}
         ]
-        # S3 user guide, "Permissions for log delivery": the logging service principal, scoped to
-        # the source bucket and account.
+        # S3 user guide, "Enabling Amazon S3 server access logging", permissions for log delivery:
+        # the logging service principal, scoped to the source bucket and account.
         (allow,) = [
             s for s in statements(policy, "PolicyDocument")
             if s.get("Condition", {}).get("ArnLike", {}).get("aws:SourceArn") == {"Fn::GetAtt": [bucket_id, "Arn"]}
