@@ -257,3 +257,26 @@ def test_only_this_apis_stages_may_invoke_its_functions(stage):
         props = permission["Properties"]
         assert props["Principal"] == "apigateway.amazonaws.com"
         assert {"Ref": api_id} in props["SourceArn"]["Fn::Join"][1]
+
+
+# --- SQS -> the notification function (event source mapping) ---------------------------------
+
+
+def test_the_notification_function_may_poll_and_decrypt_its_queue(stage):
+    # Lambda polls the queue with the function's own role (Lambda developer guide, "Using Lambda
+    # with Amazon SQS": execution role permissions, and kms:Decrypt for a customer-managed key).
+    api = template_of(stage, "api")
+    key_id, _ = single(api, "AWS::KMS::Key")
+    (mapping,) = api.find_resources("AWS::Lambda::EventSourceMapping").values()
+    queue = mapping["Properties"]["EventSourceArn"]
+    function_id = mapping["Properties"]["FunctionName"]["Ref"]
+    role = api.find_resources("AWS::Lambda::Function")[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    (policy,) = [
+        p for p in api.find_resources("AWS::IAM::Policy").values() if p["Properties"]["Roles"] == [{"Ref": role}]
+    ]
+    granted = statements(policy, "PolicyDocument")
+    (polling,) = [s for s in granted if s["Resource"] == queue]
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} <= set(polling["Action"])
+    assert any(
+        s["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]} and "kms:Decrypt" in as_list(s["Action"]) for s in granted
+    )
