@@ -63,8 +63,11 @@ def endpoint_name_for(prefix: str, kind: str, instance_type: str) -> str:
     target and endpoint in its clean-up phase, in that order. See README, "Changing the model or
     instance type".
     """
-    digest = hashlib.sha256(instance_type.encode()).hexdigest()[:8]
-    return f"{prefix}-{kind}-{digest}"
+    return f"{prefix}-{kind}-{instance_type_digest(instance_type)}"
+
+
+def instance_type_digest(instance_type: str) -> str:
+    return hashlib.sha256(instance_type.encode()).hexdigest()[:8]
 
 
 class AsyncInferenceEndpoint(Construct):

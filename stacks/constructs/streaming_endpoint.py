@@ -11,13 +11,13 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.config import ModelConfig
-from stacks.constructs.async_endpoint import VARIANT_NAME, endpoint_name_for, volume_key_arn
+from stacks.constructs.async_endpoint import VARIANT_NAME, endpoint_name_for, instance_type_digest, volume_key_arn
 from stacks.constructs.sagemaker_metrics import INFERENCE_COMPONENT_METRICS, sagemaker_metric
 from stacks.constructs.model_container import endpoint_log_group, execution_role, runtime_statements, tgi_container
 
 
 def inference_component_name_for(endpoint_name: str) -> str:
-    return f"{endpoint_name}-model"
+    return f"{endpoint_name}-ic"
 
 
 class StreamingEndpoint(Construct):
@@ -106,9 +106,14 @@ class StreamingEndpoint(Construct):
         )
         self.endpoint.node.add_dependency(self.log_group)
 
+        # The component's logical id follows its endpoint, like its name. AWS::SageMaker::
+        # InferenceComponent declares no property that forces replacement, not even EndpointName
+        # (its CloudFormation schema), and UpdateInferenceComponent cannot move a component to
+        # another endpoint: so a new endpoint (an instance-type change) must come with a new
+        # component resource, created beside the new endpoint, the old one deleted in clean-up.
         self.inference_component = sagemaker.CfnInferenceComponent(
             self,
-            "InferenceComponent",
+            f"InferenceComponent{instance_type_digest(instance_type)}",
             inference_component_name=self.inference_component_name,
             endpoint_name=self.endpoint.attr_endpoint_name,
             variant_name=VARIANT_NAME,

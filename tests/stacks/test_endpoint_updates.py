@@ -101,6 +101,15 @@ def test_streaming_instance_type_change_renames_the_copy_scaling_policies():
     assert before.keys() == after.keys() and not set(before.values()) & set(after.values())
 
 
+def test_streaming_instance_type_change_creates_a_new_inference_component_on_the_new_endpoint():
+    before_id, before = inference_component(streaming_template_for(PROD))
+    after_id, after = inference_component(streaming_template_for(with_streaming(PROD, instance_type="ml.g6.12xlarge")))
+    # A new logical id: CloudFormation creates the component instead of updating the old one onto
+    # another endpoint, which UpdateInferenceComponent cannot do.
+    assert after_id != before_id
+    assert after["InferenceComponentName"] != before["InferenceComponentName"]
+
+
 def test_model_change_updates_the_inference_component_in_place_with_the_same_copy_count():
     before_id, before = inference_component(streaming_template_for(PROD))
     changed = streaming_template_for(with_model(PROD, "tiiuae/falcon-7b-instruct"))
