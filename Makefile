@@ -15,14 +15,16 @@ export AWS_EC2_METADATA_DISABLED := true
 WITH_NODE = PATH="$(NODE_BIN):$$PATH"
 CDK = $(WITH_NODE) $(CURDIR)/node_modules/.bin/cdk
 
-.PHONY: synth test bench cli bootstrap deploy deploy-pipeline destroy clean
+.PHONY: synth test bench cli images bootstrap deploy deploy-pipeline destroy clean
 
 $(PY):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip==25.3
 
-$(STAMPS)/python: $(PY) requirements.txt requirements-dev.txt cli/pyproject.toml
+$(STAMPS)/python: $(PY) requirements.txt requirements-dev.txt requirements-images.txt cli/pyproject.toml
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	@# AWS's image table: data only, so none of sagemaker-core's dependencies are installed.
+	$(VENV)/bin/pip install --quiet --no-deps -r requirements-images.txt
 	@# The client CLI (llm-infer); its one dependency, boto3, is pinned above.
 	$(VENV)/bin/pip install --quiet --no-deps -e ./cli
 	@mkdir -p $(STAMPS) && touch $@
@@ -46,6 +48,10 @@ bench: $(STAMPS)/node
 
 ## cli: install the llm-infer client into .venv/bin (the pipeline's smoke test uses it)
 cli: $(STAMPS)/python
+
+## images: regenerate stacks/serving_images.json from the sagemaker-core pinned in requirements-images.txt
+images: $(STAMPS)/python
+	$(PY) scripts/generate_serving_images.py
 
 ## bootstrap: prepare the account and region of your current AWS credentials for cdk deploy (once)
 bootstrap: $(STAMPS)/node
