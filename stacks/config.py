@@ -28,6 +28,8 @@ from stacks.stream_budget import (
     StreamBudget,
 )
 
+from stacks.catalog_rules import FieldProblem, catalog_problems
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 ENVIRONMENTS = ("dev", "preprod", "prod")
 
@@ -49,57 +51,148 @@ class ConfigError(Exception):
     """A config file that cannot be used; the message is meant for the person editing it."""
 
 
+class FieldProblems(ValueError):
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class ContainerConfig(_Model):
-    """The serving container. TGI images come from the region's Deep Learning Containers account."""
+_COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
+    r"(?P<repository>[a-z0-9][a-z0-9._/-]*)(:(?P<tag>[A-Za-z0-9_.-]+)|@sha256:[0-9a-f]{64})$"
+)
+# Hugging Face reads these; a token in config would land in git, the template and the model.
+_TOKEN_VARIABLES = frozenset({"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN"})
 
-    framework: Literal["tgi"] = "tgi"
-    repository: str = "huggingface-pytorch-tgi-inference"
-    tag: str = "2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04-v2.0"
 
+class HubSource(_Model):
+    """A Hugging Face Hub model that the container downloads when it starts."""
 
-class ModelConfig(_Model):
-    """What to serve: a Hugging Face Hub id, or uncompressed artifacts under an S3 prefix."""
+    id: str
+    # A commit sha; required outside a sandbox (see EnvironmentConfig), because the Hub's head moves.
+    revision: str | None = None
 
-    hub_id: str | None = None
-    s3_uri: str | None = None
-    num_gpus: Annotated[int, Field(ge=1, le=8)] = 1
-    max_input_tokens: Annotated[int, Field(ge=1)] = 1024
-    max_total_tokens: Annotated[int, Field(ge=2)] = 2048
-    container: ContainerConfig = ContainerConfig()
-    startup_health_check_timeout_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
-
-    @field_validator("hub_id")
+    @field_validator("id")
     @classmethod
-    def _hub_id_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _HUB_ID.match(value):
+    def _hub_id_shape(cls, value: str) -> str:
+        if not _HUB_ID.match(value):
             raise ValueError("must look like 'organisation/model-name'")
         return value
 
-    @field_validator("s3_uri")
+    @field_validator("revision")
     @classmethod
-    def _s3_uri_shape(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+/$", value):
+    def _commit_sha(cls, value: str | None) -> str | None:
+        if value is not None and not _COMMIT_SHA.match(value):
+            raise ValueError(
+                "must be a full 40-character commit sha from the model's 'Files and versions' history, "
+                "not a branch or tag: a branch moves"
+            )
+        return value
+
+
+class S3Source(_Model):
+    """Uncompressed model files under an S3 prefix (for example written by `make mirror`)."""
+
+    uri: str
+    # The customer-managed key that encrypts the objects, when it is not the bucket's S3-managed key.
+    kms_key_arn: str | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _s3_prefix(cls, value: str) -> str:
+        if not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+/$", value):
             raise ValueError("must be an S3 prefix like 's3://bucket/path/to/model/' (with the trailing '/')")
         return value
 
-    @model_validator(mode="after")
-    def _exactly_one_source(self) -> ModelConfig:
-        if (self.hub_id is None) == (self.s3_uri is None):
-            raise ValueError("set exactly one of 'hub_id' or 's3_uri'")
-        if self.max_input_tokens >= self.max_total_tokens:
-            raise ValueError("'max_input_tokens' must be below 'max_total_tokens'")
-        return self
+    @field_validator("kms_key_arn")
+    @classmethod
+    def _key_arn(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$", value):
+            raise ValueError("must be a KMS key ARN such as 'arn:aws:kms:eu-west-1:111122223333:key/<key id>'")
+        return value
 
     @property
-    def s3_bucket_and_prefix(self) -> tuple[str, str] | None:
-        if self.s3_uri is None:
-            return None
-        bucket, _, prefix = self.s3_uri.removeprefix("s3://").partition("/")
-        return bucket, prefix
+    def bucket(self) -> str:
+        return self.uri.removeprefix("s3://").partition("/")[0]
+
+    @property
+    def prefix(self) -> str:
+        return self.uri.removeprefix("s3://").partition("/")[2]
+
+
+class SourceConfig(_Model):
+    hub: HubSource | None = None
+    s3: S3Source | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SourceConfig:
+        if (self.hub is None) == (self.s3 is None):
+            raise ValueError("set exactly one of 'hub' (id and revision) or 's3' (uri)")
+        return self
+
+
+class ContainerConfig(_Model):
+    """The serving container: a framework from AWS's image table (stacks/serving_images.json), or a
+    pinned image that speaks that framework's protocol."""
+
+    framework: Literal["lmi", "vllm", "tgi"] = "lmi"
+    # A version listed in stacks/serving_images.json; the newest listed when unset.
+    version: str | None = None
+    # A private ECR image pinned by tag or digest, instead of AWS's image for the framework.
+    image_uri: str | None = None
+    max_model_len: Annotated[int, Field(ge=256, le=1_048_576)] = 4096
+    # Defaults to the model's resources.gpus: the model is sharded across every GPU of a copy.
+    tensor_parallel_degree: Annotated[int, Field(ge=1, le=8)] | None = None
+    dtype: Literal["auto", "bfloat16", "float16"] = "auto"
+    max_batch_size: Annotated[int, Field(ge=1, le=1024)] | None = None
+    startup_health_check_timeout_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
+    # Further container variables, passed as they are (for example OPTION_GPU_MEMORY_UTILIZATION).
+    environment: dict[str, str] = {}
+
+    @field_validator("image_uri")
+    @classmethod
+    def _pinned_ecr_image(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        match = _ECR_IMAGE.match(value)
+        if not match:
+            raise ValueError(
+                "must be a private ECR image pinned by tag or digest, such as "
+                "'111122223333.dkr.ecr.eu-west-1.amazonaws.com/my-lmi:0.38.0-custom1'"
+            )
+        if match.group("tag") == "latest":
+            raise ValueError("must be pinned: 'latest' moves; use a version tag or an @sha256: digest")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _no_tokens(cls, value: dict[str, str]) -> dict[str, str]:
+        tokens = sorted(_TOKEN_VARIABLES & set(value))
+        if tokens:
+            raise ValueError(
+                f"must not hold {', '.join(tokens)}: a token in config ends up in git, the template and the "
+                "model definition; mirror a gated model into S3 instead (README, 'Gated models')"
+            )
+        return value
+
+    @property
+    def image_parts(self) -> tuple[str, str, str] | None:
+        """(account, region, repository) of a pinned image_uri."""
+        match = _ECR_IMAGE.match(self.image_uri) if self.image_uri else None
+        return (match.group("account"), match.group("region"), match.group("repository")) if match else None
+
+
+class ResourcesConfig(_Model):
+    """What one copy of the model needs on an instance."""
+
+    gpus: Annotated[int, Field(ge=1, le=8)] = 1
+    # Host memory (not GPU memory) reserved per copy: an inference component's MinMemoryRequiredInMb.
+    memory_mb: Annotated[int, Field(ge=1024)] = 16384
 
 
 class ScalingConfig(_Model):
@@ -118,18 +211,11 @@ class ScalingConfig(_Model):
         return self
 
 
-class AlarmConfig(_Model):
+class AsyncAlarmConfig(_Model):
     oldest_request_age_seconds: Annotated[int, Field(ge=60)] = 1800
     invocation_failures: Annotated[int, Field(ge=1)] = 1
     notification_failures: Annotated[int, Field(ge=1)] = 1
     evaluation_periods: Annotated[int, Field(ge=1, le=60)] = 3
-
-    @model_validator(mode="before")
-    @classmethod
-    def _email_moved(cls, data: object) -> object:
-        if isinstance(data, dict) and "email" in data:
-            raise ValueError("'email' moved to the top-level 'alarms.email' (a list of addresses); move it there")
-        return data
 
 
 class AlarmRecipientsConfig(_Model):
@@ -168,11 +254,13 @@ class AlarmRecipientsConfig(_Model):
         return bool(self.email or self.topic_arns)
 
 
-class AsyncEndpointConfig(_Model):
+class AsyncModeConfig(_Model):
+    """The model's own async endpoint (async endpoints cannot host inference components)."""
+
     instance_type: str
     max_concurrent_invocations_per_instance: Annotated[int, Field(ge=1, le=1000)] = 4
     scaling: ScalingConfig = ScalingConfig()
-    alarms: AlarmConfig = AlarmConfig()
+    alarms: AsyncAlarmConfig = AsyncAlarmConfig()
 
     @field_validator("instance_type")
     @classmethod
@@ -186,21 +274,62 @@ class StreamingAlarmConfig(_Model):
     evaluation_periods: Annotated[int, Field(ge=1, le=60)] = 3
 
 
-class StreamingConfig(_Model):
-    """The real-time endpoint that streams tokens, hosted as an inference component."""
+class StreamingModeConfig(_Model):
+    """The model's inference component on the environment's shared streaming endpoint."""
 
-    enabled: bool = True
-    instance_type: str
-    scale_to_zero: bool = True
-    # Used only when scale_to_zero is off: copies and instances never go below it.
+    # Used only when the endpoint does not scale to zero: copies never go below it.
     min_copies: Annotated[int, Field(ge=1)] = 1
     max_copies: Annotated[int, Field(ge=1, le=100)] = 1
-    max_instances: Annotated[int, Field(ge=1, le=100)] = 2
     target_invocations_per_copy: Annotated[float, Field(gt=0)] = 4.0
     scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
     scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
-    memory_per_copy_mb: Annotated[int, Field(ge=1024)] = 16384
-    container_format: Literal["tgi"] = "tgi"
+    alarms: StreamingAlarmConfig = StreamingAlarmConfig()
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> StreamingModeConfig:
+        if self.min_copies > self.max_copies:
+            raise ValueError(f"'min_copies' ({self.min_copies}) must not be above 'max_copies' ({self.max_copies})")
+        return self
+
+
+class ModelConfig(_Model):
+    """One entry of the catalog: what to serve, in which container, and how (async, streaming, both)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    default: bool = False
+    source: SourceConfig
+    container: ContainerConfig = ContainerConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    async_: AsyncModeConfig | None = Field(default=None, alias="async")
+    streaming: StreamingModeConfig | None = None
+    # With an S3 source the container needs no network; a Hub source must download at start.
+    network_isolation: bool | None = None
+
+    @model_validator(mode="after")
+    def _serves_somehow(self) -> ModelConfig:
+        if self.async_ is None and self.streaming is None:
+            raise ValueError("set 'async', 'streaming' or both: a model that is served by neither mode is never used")
+        if self.source.hub is not None and self.network_isolation:
+            raise ValueError("'network_isolation' cannot be on with a 'hub' source: the container downloads the model")
+        return self
+
+    @property
+    def isolated(self) -> bool:
+        return self.source.s3 is not None if self.network_isolation is None else self.network_isolation
+
+    @property
+    def tensor_parallel_degree(self) -> int:
+        return self.container.tensor_parallel_degree or self.resources.gpus
+
+
+class StreamingEndpointConfig(_Model):
+    """The one real-time endpoint whose instances the streaming models' inference components share."""
+
+    instance_type: str
+    scale_to_zero: bool = True
+    # Room for a model update: see catalog_rules (README, "Model updates on the streaming endpoint").
+    max_instances: Annotated[int, Field(ge=1, le=100)] = 2
     # The stream budget (stacks/stream_budget.py, docs/streaming.md): the longest one stream may
     # last, and the longest the relay waits for the model's next bytes.
     max_stream_seconds: Annotated[int, Field(ge=MIN_STREAM_SECONDS, le=API_GATEWAY_STREAM_MAX_SECONDS)] = (
@@ -209,7 +338,6 @@ class StreamingConfig(_Model):
     upstream_read_timeout_seconds: Annotated[int, Field(ge=5, lt=API_GATEWAY_IDLE_TIMEOUT_SECONDS)] = 60
     # Lambda Web Adapter, published by AWS as a public layer (LambdaAdapterLayerX86).
     web_adapter_layer_version: Annotated[int, Field(ge=1)] = 26
-    alarms: StreamingAlarmConfig = StreamingAlarmConfig()
 
     @field_validator("instance_type")
     @classmethod
@@ -217,25 +345,7 @@ class StreamingConfig(_Model):
         return _sagemaker_instance_type(value)
 
     @model_validator(mode="after")
-    def _bounds_ordered(self) -> StreamingConfig:
-        if self.min_copies > self.max_copies:
-            raise ValueError(f"'min_copies' ({self.min_copies}) must not be above 'max_copies' ({self.max_copies})")
-        return self
-
-    @model_validator(mode="after")
-    def _room_for_a_model_update(self) -> StreamingConfig:
-        # A model or container update starts every copy again beside the old one before stopping it
-        # (README, "Model updates on the streaming endpoint"); a copy may take a whole instance.
-        needed = 2 * self.max_copies
-        if self.max_instances < needed:
-            raise ValueError(
-                f"'max_instances' ({self.max_instances}) must be at least twice 'max_copies' ({self.max_copies}), "
-                f"so {needed}: a model update starts each copy again beside the old one before stopping it"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _budget_nests(self) -> StreamingConfig:
+    def _budget_nests(self) -> StreamingEndpointConfig:
         StreamBudget(stream_seconds=self.max_stream_seconds, read_timeout_seconds=self.upstream_read_timeout_seconds)
         return self
 
@@ -281,11 +391,12 @@ class EnvironmentConfig(_Model):
     sandbox: bool = False
     # Validated even when absent: only a sandbox may leave alarms without recipients.
     alarms: Annotated[AlarmRecipientsConfig, Field(validate_default=True)] = AlarmRecipientsConfig()
-    model: ModelConfig
-    async_endpoint: AsyncEndpointConfig
+    # The model catalog: callers name these models; one is the default (README, "Model catalog").
+    models: Annotated[dict[str, ModelConfig], Field(min_length=1)]
+    # Required when any model streams.
+    streaming_endpoint: StreamingEndpointConfig | None = None
     storage: StorageConfig = StorageConfig()
     api: ApiConfig = ApiConfig()
-    streaming: StreamingConfig
 
     @field_validator("stage_name")
     @classmethod
@@ -332,8 +443,31 @@ class EnvironmentConfig(_Model):
             raise ValueError("set both 'account' and 'region', or neither (environment-agnostic)")
         return self
 
+    @model_validator(mode="after")
+    def _catalog_rules(self) -> EnvironmentConfig:
+        problems = catalog_problems(self)
+        if problems:
+            raise FieldProblems(problems)
+        return self
+
+    @property
+    def default_model(self) -> str:
+        marked = [name for name, model in self.models.items() if model.default]
+        return marked[0] if marked else next(iter(self.models))
+
+    @property
+    def async_models(self) -> dict[str, ModelConfig]:
+        return {name: model for name, model in self.models.items() if model.async_ is not None}
+
+    @property
+    def streaming_models(self) -> dict[str, ModelConfig]:
+        return {name: model for name, model in self.models.items() if model.streaming is not None}
+
 
 def _describe(error: dict) -> str:
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, FieldProblems):
+        return "\n  ".join(f"field '{p.field}': {p.message} (got {p.got!r})" for p in cause.problems)
     field = ".".join(str(part) for part in error["loc"]) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":

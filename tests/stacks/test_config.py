@@ -48,12 +48,15 @@ def without(path: str) -> dict:
     return data
 
 
-def test_shipped_configs_load_with_the_seed_defaults():
+def test_shipped_configs_serve_pinned_lmi_models():
     dev, preprod, prod = load_all()
-    assert (dev.model.hub_id, dev.async_endpoint.instance_type) == ("tiiuae/falcon-7b-instruct", "ml.g5.2xlarge")
-    assert (prod.model.hub_id, prod.async_endpoint.instance_type) == ("tiiuae/falcon-40b-instruct", "ml.g5.12xlarge")
-    assert prod.model.num_gpus == 4
-    assert {dev.model.container.framework, prod.model.container.framework} == {"tgi"}
+    assert list(dev.models) == ["chat", "small"] and dev.default_model == "chat"
+    assert dev.models["chat"].async_.instance_type == "ml.g5.2xlarge"
+    assert prod.models["chat"].async_.instance_type == "ml.g5.12xlarge"
+    assert prod.models["chat"].resources.gpus == 2
+    models = [model for config in (dev, preprod, prod) for model in config.models.values()]
+    assert {model.container.framework for model in models} == {"lmi"}
+    assert all(model.source.hub.revision for model in models)
     assert [c.stage_name for c in (dev, preprod, prod)] == ["Dev", "PreProd", "Prod"]
 
 
@@ -63,46 +66,46 @@ def test_dev_is_environment_agnostic_so_synth_needs_no_credentials():
 
 
 def test_every_environment_scales_to_zero_by_default():
-    assert [c.async_endpoint.scaling.min_capacity for c in load_all()] == [0, 0, 0]
+    assert [m.async_.scaling.min_capacity for c in load_all() for m in c.async_models.values()] == [0, 0, 0]
 
 
 def test_unknown_key_is_rejected_with_its_path(tmp_path):
-    message = config_error(tmp_path, with_change("async_endpoint.scaling.max_capactiy", 3))
-    assert "async_endpoint.scaling.max_capactiy" in message
+    message = config_error(tmp_path, with_change("models.chat.async.scaling.max_capactiy", 3))
+    assert "models.chat.async.scaling.max_capactiy" in message
     assert "unknown key" in message
 
 
 def test_wrong_type_is_rejected_with_the_expected_type(tmp_path):
-    message = config_error(tmp_path, with_change("async_endpoint.scaling.max_capacity", "three"))
-    assert "async_endpoint.scaling.max_capacity" in message
+    message = config_error(tmp_path, with_change("models.chat.async.scaling.max_capacity", "three"))
+    assert "models.chat.async.scaling.max_capacity" in message
     assert "valid integer" in message
     assert "'three'" in message
 
 
 def test_min_capacity_above_max_is_rejected(tmp_path):
-    data = with_change("async_endpoint.scaling.min_capacity", 3)
+    data = with_change("models.chat.async.scaling.min_capacity", 3)
     message = config_error(tmp_path, data)
-    assert "async_endpoint.scaling" in message
+    assert "models.chat.async.scaling" in message
     assert "'min_capacity' (3) must not be above 'max_capacity' (1)" in message
 
 
 @pytest.mark.parametrize("instance_type", ["g5.2xlarge", "ml.g5", "ml.g5.2xlarge ", "p4d.24xlarge"])
 def test_instance_type_must_be_a_sagemaker_ml_type(tmp_path, instance_type):
-    message = config_error(tmp_path, with_change("async_endpoint.instance_type", instance_type))
-    assert "async_endpoint.instance_type" in message
+    message = config_error(tmp_path, with_change("models.chat.async.instance_type", instance_type))
+    assert "models.chat.async.instance_type" in message
     assert "starting with 'ml.'" in message
 
 
-@pytest.mark.parametrize("field", ["stage_name", "resource_prefix", "model", "async_endpoint.instance_type"])
+@pytest.mark.parametrize("field", ["stage_name", "resource_prefix", "models", "models.chat.async.instance_type"])
 def test_missing_required_field_is_named(tmp_path, field):
     message = config_error(tmp_path, without(field))
     assert f"field '{field}': required but missing" in message
 
 
 def test_model_needs_exactly_one_source(tmp_path):
-    message = config_error(tmp_path, with_change("model.s3_uri", "s3://my-models/falcon/"))
-    assert "field 'model'" in message
-    assert "exactly one of 'hub_id' or 's3_uri'" in message
+    message = config_error(tmp_path, with_change("models.chat.source.s3", {"uri": "s3://my-models/qwen/"}))
+    assert "field 'models.chat.source'" in message
+    assert "exactly one of 'hub' (id and revision) or 's3' (uri)" in message
 
 
 def test_removal_policy_lists_the_allowed_values(tmp_path):
@@ -119,10 +122,10 @@ def test_account_must_be_quoted_twelve_digits(tmp_path):
 
 
 def test_every_problem_in_a_file_is_reported_at_once(tmp_path):
-    data = with_change("async_endpoint.instance_type", "g5.2xlarge")
+    data = with_change("models.chat.async.instance_type", "g5.2xlarge")
     data["surprise"] = True
     message = config_error(tmp_path, data)
-    assert "async_endpoint.instance_type" in message and "field 'surprise'" in message
+    assert "models.chat.async.instance_type" in message and "field 'surprise'" in message
 
 
 def test_a_file_that_is_not_a_mapping_is_rejected(tmp_path):
@@ -148,18 +151,18 @@ def test_app_exits_with_the_config_message_instead_of_a_traceback(tmp_path, monk
     import app as cdk_app
 
     for name in ("dev", "preprod", "prod"):
-        write_config(tmp_path, with_change("async_endpoint.instance_type", "gpu-large"), f"{name}.yaml")
+        write_config(tmp_path, with_change("models.chat.async.instance_type", "gpu-large"), f"{name}.yaml")
     monkeypatch.setattr(cdk_app, "load_all", lambda: load_all(tmp_path))
     with pytest.raises(SystemExit) as exited:
         cdk_app.main()
-    assert "dev.yaml" in str(exited.value) and "async_endpoint.instance_type" in str(exited.value)
+    assert "dev.yaml" in str(exited.value) and "models.chat.async.instance_type" in str(exited.value)
 
 
 def test_streaming_min_copies_above_max_is_rejected(tmp_path):
-    data = with_change("streaming.scale_to_zero", False)
-    data["streaming"]["min_copies"] = 3
+    data = with_change("streaming_endpoint.scale_to_zero", False)
+    data["models"]["chat"]["streaming"]["min_copies"] = 3
     message = config_error(tmp_path, data)
-    assert "field 'streaming'" in message
+    assert "field 'models.chat.streaming'" in message
     assert "'min_copies' (3) must not be above 'max_copies' (1)" in message
 
 
@@ -217,37 +220,33 @@ def test_at_most_four_existing_alarm_topics_fit_beside_the_alarm_topic(tmp_path)
     assert "field 'alarms.topic_arns'" in message and "at most 4" in message
 
 
-def test_the_old_per_endpoint_alarm_email_points_to_its_new_place(tmp_path):
-    message = config_error(tmp_path, with_change("async_endpoint.alarms.email", "oncall@example.com"))
-    assert "field 'async_endpoint.alarms'" in message and "moved to the top-level 'alarms.email'" in message
-
-
 # --- stream budget ----------------------------------------------------------------------------
 
 
 def test_streams_may_last_fifteen_minutes_by_default():
-    assert {c.streaming.max_stream_seconds for c in load_all()} == {900}
+    assert {c.streaming_endpoint.max_stream_seconds for c in load_all()} == {900}
 
 
 def test_a_stream_budget_above_api_gateways_fifteen_minutes_is_rejected(tmp_path):
-    message = config_error(tmp_path, with_change("streaming.max_stream_seconds", 1200))
-    assert "field 'streaming.max_stream_seconds'" in message and "less than or equal to 900" in message
+    message = config_error(tmp_path, with_change("streaming_endpoint.max_stream_seconds", 1200))
+    assert "field 'streaming_endpoint.max_stream_seconds'" in message and "less than or equal to 900" in message
 
 
 def test_a_read_timeout_at_api_gateways_idle_timeout_is_rejected(tmp_path):
-    message = config_error(tmp_path, with_change("streaming.upstream_read_timeout_seconds", 300))
-    assert "field 'streaming.upstream_read_timeout_seconds'" in message and "less than 300" in message
+    message = config_error(tmp_path, with_change("streaming_endpoint.upstream_read_timeout_seconds", 300))
+    assert "field 'streaming_endpoint.upstream_read_timeout_seconds'" in message and "less than 300" in message
 
 
 def test_a_read_timeout_that_outlasts_the_function_is_rejected(tmp_path):
-    data = with_change("streaming.max_stream_seconds", 120)
-    data["streaming"]["upstream_read_timeout_seconds"] = 110
+    data = with_change("streaming_endpoint.max_stream_seconds", 120)
+    data["streaming_endpoint"]["upstream_read_timeout_seconds"] = 110
     message = config_error(tmp_path, data)
-    assert "field 'streaming'" in message and "must be below the function's timeout (105 s)" in message
+    assert "field 'streaming_endpoint'" in message and "must be below the function's timeout (105 s)" in message
 
 
 def test_streaming_without_room_for_a_model_update_is_rejected(tmp_path):
-    data = with_change("streaming.max_copies", 2)
-    data["streaming"]["max_instances"] = 3
+    data = with_change("models.chat.streaming.max_copies", 2)
+    data["streaming_endpoint"]["max_instances"] = 5
     message = config_error(tmp_path, data)
-    assert "field 'streaming'" in message and "'max_instances' (3) must be at least twice 'max_copies' (2), so 4" in message
+    assert "field 'streaming_endpoint.max_instances'" in message
+    assert "the streaming models at max_copies (chat: 2, small: 1), twice, need 6 ml.g5.2xlarge instance(s) (got 5)" in message
