@@ -1,13 +1,16 @@
-"""The async inference stack: storage, notifications, the GPU endpoint, its scaling and alarms."""
+"""The async inference stack: storage and notifications, and per async model its own GPU endpoint,
+scaling and alarms."""
 
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.config import EnvironmentConfig
+from stacks.config import EnvironmentConfig, ModelConfig
 from stacks.constructs.async_endpoint import AsyncInferenceEndpoint
 from stacks.constructs.backlog_scaling import BacklogScaling
 from stacks.constructs.alarms import AlarmRecipients, notify_when
@@ -20,6 +23,62 @@ from stacks.constructs.secure_storage import (
     payload_bucket_name,
     removal_policy_of,
 )
+
+
+class AsyncModel(Construct):
+    """One async model: its own endpoint (async endpoints cannot host inference components), the
+    scaling that takes it to zero and back, and its alarms."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        model_name: str,
+        model: ModelConfig,
+        alarm_recipients: AlarmRecipients,
+        **endpoint_props,
+    ) -> None:
+        super().__init__(scope, id)
+        self.endpoint = AsyncInferenceEndpoint(self, "Endpoint", model_name=model_name, model=model, **endpoint_props)
+        scaling = model.async_.scaling
+        self.scaling = BacklogScaling(
+            self,
+            "Scaling",
+            endpoint=self.endpoint,
+            min_capacity=scaling.min_capacity,
+            max_capacity=scaling.max_capacity,
+            target_backlog_per_instance=scaling.target_backlog_per_instance,
+            scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_seconds),
+            scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_seconds),
+        )
+        thresholds = model.async_.alarms
+        notify_when(
+            self,
+            "InvocationFailures",
+            description=f"Async invocations of {model_name} are failing inside the model container",
+            metric=self.endpoint.metric_invocation_failures(),
+            threshold=thresholds.invocation_failures,
+            recipients=alarm_recipients,
+        )
+        notify_when(
+            self,
+            "NotificationFailures",
+            description=f"SageMaker could not publish a result notification for {model_name}: callers will not hear of it",
+            metric=self.endpoint.metric_notification_failures(),
+            threshold=thresholds.notification_failures,
+            recipients=alarm_recipients,
+        )
+        notify_when(
+            self,
+            "OldestRequestAge",
+            description=f"Requests to {model_name} wait in the async queue longer than the configured threshold",
+            metric=self.endpoint.metric_age_of_oldest_request(),
+            threshold=thresholds.oldest_request_age_seconds,
+            recipients=alarm_recipients,
+            evaluation_periods=thresholds.evaluation_periods,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
 
 
 class AsyncInferenceStack(Stack):
@@ -77,69 +136,29 @@ class AsyncInferenceStack(Stack):
             self, "AlarmRecipients", alarm_topic=self.alarm_topic, topic_arns=config.alarms.topic_arns
         )
 
-        settings = config.async_endpoint
-        self.endpoint = AsyncInferenceEndpoint(
-            self,
-            "AsyncEndpoint",
-            name_prefix=config.resource_prefix,
-            model=config.model,
-            instance_type=settings.instance_type,
-            max_concurrent_invocations_per_instance=settings.max_concurrent_invocations_per_instance,
-            input_bucket=self.input_bucket,
-            output_bucket=self.output_bucket,
-            key=self.key,
-            success_topic=self.success_topic,
-            error_topic=self.error_topic,
-            log_retention=log_retention(storage.log_retention_days),
-            removal_policy=removal,
-        )
+        # One construct per model, with the model's name as its id: a model's logical ids depend on
+        # its name only, so adding or removing another model leaves them as they are.
+        self.models = {
+            name: AsyncModel(
+                self,
+                name,
+                name_prefix=config.resource_prefix,
+                model_name=name,
+                model=model,
+                input_bucket=self.input_bucket,
+                output_bucket=self.output_bucket,
+                key=self.key,
+                success_topic=self.success_topic,
+                error_topic=self.error_topic,
+                alarm_recipients=self.alarm_recipients,
+                log_retention=log_retention(storage.log_retention_days),
+                removal_policy=removal,
+            )
+            for name, model in config.async_models.items()
+        }
 
-        scaling = settings.scaling
-        self.scaling = BacklogScaling(
-            self,
-            "Scaling",
-            endpoint=self.endpoint,
-            min_capacity=scaling.min_capacity,
-            max_capacity=scaling.max_capacity,
-            target_backlog_per_instance=scaling.target_backlog_per_instance,
-            scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_seconds),
-            scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_seconds),
-        )
-        self._add_alarms(config)
-
-        CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
         CfnOutput(self, "InputBucketName", value=self.input_bucket.bucket_name)
         CfnOutput(self, "OutputBucketName", value=self.output_bucket.bucket_name)
         CfnOutput(self, "SuccessTopicArn", value=self.success_topic.topic_arn)
         CfnOutput(self, "ErrorTopicArn", value=self.error_topic.topic_arn)
         CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
-
-    def _add_alarms(self, config: EnvironmentConfig) -> None:
-        thresholds = config.async_endpoint.alarms
-        notify_when(
-            self,
-            "InvocationFailures",
-            description="Async invocations are failing inside the model container",
-            metric=self.endpoint.metric_invocation_failures(),
-            threshold=thresholds.invocation_failures,
-            recipients=self.alarm_recipients,
-        )
-        notify_when(
-            self,
-            "NotificationFailures",
-            description="SageMaker could not publish a result notification: callers will not hear of it",
-            metric=self.endpoint.metric_notification_failures(),
-            threshold=thresholds.notification_failures,
-            recipients=self.alarm_recipients,
-        )
-        notify_when(
-            self,
-            "OldestRequestAge",
-            description="Requests wait in the async queue longer than the configured threshold",
-            metric=self.endpoint.metric_age_of_oldest_request(),
-            threshold=thresholds.oldest_request_age_seconds,
-            recipients=self.alarm_recipients,
-            evaluation_periods=thresholds.evaluation_periods,
-            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        )
-

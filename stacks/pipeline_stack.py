@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 from constructs import Construct
 
-from stacks.api_stack import API_STAGE
+from stacks.constructs.rest_api import API_STAGE
 from stacks.config import EnvironmentConfig, PipelineConfig
 from stacks.constructs.secure_storage import access_log_bucket, acknowledge_no_replica
 from stacks.nag import wildcard_findings

@@ -22,17 +22,17 @@ class InferenceStage(Stage):
             "AsyncInference",
             config=config,
             stack_name=f"{config.resource_prefix}-async-inference",
-            description=f"{config.stage_name}: async SageMaker endpoint that scales to zero",
+            description=f"{config.stage_name}: async SageMaker endpoints (one per async model) that scale to zero",
         )
         self.streaming = None
-        if config.streaming.enabled:
+        if config.streaming_models:
             self.streaming = StreamingStack(
                 self,
                 "Streaming",
                 config=config,
                 alarm_recipients=self.async_inference.alarm_recipients,
                 stack_name=f"{config.resource_prefix}-streaming",
-                description=f"{config.stage_name}: real-time token-streaming endpoint (inference component)",
+                description=f"{config.stage_name}: real-time token-streaming endpoint (one inference component per model)",
             )
         self.api = ApiStack(
             self,

@@ -1,4 +1,5 @@
-"""The real-time streaming endpoint: inference component, copy scaling (optionally to zero), alarms."""
+"""The real-time streaming endpoint and one inference component per streaming model, each with
+its own copy scaling (optionally to zero) and alarms."""
 
 from __future__ import annotations
 
@@ -6,59 +7,70 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from stacks.config import EnvironmentConfig
+from stacks.catalog_rules import instances_needed
+from stacks.config import EnvironmentConfig, ModelConfig, StreamingEndpointConfig
 from stacks.constructs.alarms import AlarmRecipients, notify_when
 from stacks.constructs.copy_scaling import CopyScaling
+from stacks.constructs.inference_component import InferenceComponentModel
 from stacks.constructs.secure_storage import encryption_key, log_retention, removal_policy_of
 from stacks.constructs.streaming_endpoint import StreamingEndpoint
+from stacks.gpu_instances import gpu_instance
 
 
-class StreamingStack(Stack):
-    def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig, alarm_recipients: AlarmRecipients, **kwargs) -> None:
-        super().__init__(scope, id, **kwargs)
-        settings, storage = config.streaming, config.storage
-        removal = removal_policy_of(storage)
-        minimum = 0 if settings.scale_to_zero else settings.min_copies
+def _instances_for_minimum_copies(config: EnvironmentConfig) -> int:
+    copies = [
+        (model.resources.gpus, model.resources.memory_mb)
+        for model in config.streaming_models.values()
+        for _ in range(model.streaming.min_copies)
+    ]
+    return instances_needed(gpu_instance(config.streaming_endpoint.instance_type), copies)
 
-        self.key = encryption_key(
-            self, "Key", description=f"{config.resource_prefix}: streaming endpoint logs", removal_policy=removal
-        )
 
-        self.endpoint = StreamingEndpoint(
+class StreamingModel(Construct):
+    """One streaming model: its inference component, copy scaling and alarms."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        endpoint: StreamingEndpoint,
+        settings: StreamingEndpointConfig,
+        model_name: str,
+        model: ModelConfig,
+        alarm_recipients: AlarmRecipients,
+    ) -> None:
+        super().__init__(scope, id)
+        streaming = model.streaming
+        minimum = 0 if settings.scale_to_zero else streaming.min_copies
+        self.component = InferenceComponentModel(
             self,
-            "StreamingEndpoint",
-            name_prefix=config.resource_prefix,
-            model=config.model,
-            instance_type=settings.instance_type,
-            min_instances=minimum,
-            max_instances=settings.max_instances,
+            "Component",
+            endpoint=endpoint,
+            model_name=model_name,
+            model=model,
             # An inference component starts with at least one copy; scaling takes it to zero.
             initial_copies=max(minimum, 1),
-            memory_per_copy_mb=settings.memory_per_copy_mb,
-            key=self.key,
-            log_retention=log_retention(storage.log_retention_days),
-            removal_policy=removal,
         )
         self.scaling = CopyScaling(
             self,
             "Scaling",
-            endpoint=self.endpoint,
+            component=self.component,
             scale_to_zero=settings.scale_to_zero,
-            min_copies=settings.min_copies,
-            max_copies=settings.max_copies,
-            target_invocations_per_copy=settings.target_invocations_per_copy,
-            scale_in_cooldown=Duration.seconds(settings.scale_in_cooldown_seconds),
-            scale_out_cooldown=Duration.seconds(settings.scale_out_cooldown_seconds),
+            min_copies=streaming.min_copies,
+            max_copies=streaming.max_copies,
+            target_invocations_per_copy=streaming.target_invocations_per_copy,
+            scale_in_cooldown=Duration.seconds(streaming.scale_in_cooldown_seconds),
+            scale_out_cooldown=Duration.seconds(streaming.scale_out_cooldown_seconds),
             alarm_recipients=alarm_recipients,
         )
-
-        thresholds = settings.alarms
+        thresholds = streaming.alarms
         notify_when(
             self,
             "ModelLatency",
-            description="p90 model latency of the streaming endpoint is above the configured threshold",
+            description=f"p90 model latency of {model_name} (streaming) is above the configured threshold",
             # SageMaker reports ModelLatency in microseconds.
-            metric=self.endpoint.metric_model_latency(),
+            metric=self.component.metric_model_latency(),
             threshold=thresholds.model_latency_p90_ms * 1000,
             recipients=alarm_recipients,
             evaluation_periods=thresholds.evaluation_periods,
@@ -67,11 +79,47 @@ class StreamingStack(Stack):
         notify_when(
             self,
             "Invocation5XXErrors",
-            description="The streaming model container answers with 5xx errors",
-            metric=self.endpoint.metric_invocation_5xx_errors(),
+            description=f"The {model_name} streaming container answers with 5xx errors",
+            metric=self.component.metric_invocation_5xx_errors(),
             threshold=thresholds.invocation_5xx_errors,
             recipients=alarm_recipients,
         )
 
+
+class StreamingStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig, alarm_recipients: AlarmRecipients, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        settings, storage = config.streaming_endpoint, config.storage
+        removal = removal_policy_of(storage)
+        models = config.streaming_models
+
+        self.key = encryption_key(
+            self, "Key", description=f"{config.resource_prefix}: streaming endpoint logs", removal_policy=removal
+        )
+        self.endpoint = StreamingEndpoint(
+            self,
+            "StreamingEndpoint",
+            name_prefix=config.resource_prefix,
+            instance_type=settings.instance_type,
+            min_instances=0 if settings.scale_to_zero else _instances_for_minimum_copies(config),
+            max_instances=settings.max_instances,
+            key=self.key,
+            log_retention=log_retention(storage.log_retention_days),
+            removal_policy=removal,
+        )
+        # One construct per model, with the model's name as its id: a model's logical ids depend on
+        # its name only, so adding or removing another model leaves them as they are.
+        self.models = {
+            name: StreamingModel(
+                self,
+                name,
+                endpoint=self.endpoint,
+                settings=settings,
+                model_name=name,
+                model=model,
+                alarm_recipients=alarm_recipients,
+            )
+            for name, model in models.items()
+        }
+
         CfnOutput(self, "StreamingEndpointName", value=self.endpoint.endpoint_name)
-        CfnOutput(self, "InferenceComponentName", value=self.endpoint.inference_component_name)

@@ -17,7 +17,7 @@ from constructs import Construct
 from stacks.config import ModelConfig
 from stacks.nag import wildcard_resource
 from stacks.constructs.sagemaker_metrics import ASYNC_ENDPOINT_METRICS, sagemaker_metric
-from stacks.constructs.model_container import endpoint_log_group, execution_role, runtime_statements, tgi_container
+from stacks.constructs.model_container import endpoint_log_group, execution_role, runtime_statements, serving_container
 
 # Inline payloads are written under requests/, large ones are uploaded under uploads/.
 INPUT_PREFIXES = ("requests/", "uploads/")
@@ -83,9 +83,8 @@ class AsyncInferenceEndpoint(Construct):
         id: str,
         *,
         name_prefix: str,
+        model_name: str,
         model: ModelConfig,
-        instance_type: str,
-        max_concurrent_invocations_per_instance: int,
         input_bucket: s3.IBucket,
         output_bucket: s3.IBucket,
         key: kms.IKey,
@@ -96,7 +95,10 @@ class AsyncInferenceEndpoint(Construct):
     ) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
-        self.endpoint_name = endpoint_name_for(name_prefix, "async", instance_type)
+        settings = model.async_
+        instance_type = settings.instance_type
+        self.model_name = model_name
+        self.endpoint_name = endpoint_name_for(f"{name_prefix}-{model_name}", "async", instance_type)
         self.variant_name = VARIANT_NAME
         self.instance_type = instance_type
         self.endpoint_arn = stack.format_arn(
@@ -107,7 +109,7 @@ class AsyncInferenceEndpoint(Construct):
             self, self.endpoint_name, key=key, retention=log_retention, removal_policy=removal_policy
         )
 
-        container = tgi_container(self, model)
+        container = serving_container(self, model)
         self.role, self.policy = execution_role(
             self,
             endpoint_name=self.endpoint_name,
@@ -156,6 +158,7 @@ class AsyncInferenceEndpoint(Construct):
                 self, output_bucket.arn_for_objects(f"{FAILURE_PREFIX}*"),
                 "SageMaker names each failure object after its inference id.",
             ),
+            *container.acknowledgements,
         )
 
         cfn_model = sagemaker.CfnModel(
@@ -163,6 +166,7 @@ class AsyncInferenceEndpoint(Construct):
             "Model",
             execution_role_arn=self.role.role_arn,
             primary_container=container.definition,
+            enable_network_isolation=container.network_isolation,
         )
         # The model must not start before its role can pull the image and read the artifacts.
         cfn_model.node.add_dependency(self.policy)
@@ -178,13 +182,13 @@ class AsyncInferenceEndpoint(Construct):
                     # Async endpoints are created with at least one instance; scaling takes the
                     # variant down to the configured minimum once the scale-in cooldown passes.
                     initial_instance_count=1,
-                    container_startup_health_check_timeout_in_seconds=model.startup_health_check_timeout_seconds,
-                    model_data_download_timeout_in_seconds=model.startup_health_check_timeout_seconds,
+                    container_startup_health_check_timeout_in_seconds=model.container.startup_health_check_timeout_seconds,
+                    model_data_download_timeout_in_seconds=model.container.startup_health_check_timeout_seconds,
                 )
             ],
             async_inference_config=sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
                 client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
-                    max_concurrent_invocations_per_instance=max_concurrent_invocations_per_instance
+                    max_concurrent_invocations_per_instance=settings.max_concurrent_invocations_per_instance
                 ),
                 output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
                     s3_output_path=output_bucket.s3_url_for_object(OUTPUT_PREFIX.rstrip("/")),

@@ -9,7 +9,7 @@ from constructs import Construct
 
 from stacks.constructs.alarms import AlarmRecipients
 from stacks.constructs.sagemaker_scaling import add_one_when, policy_name, sagemaker_scalable_target
-from stacks.constructs.streaming_endpoint import StreamingEndpoint
+from stacks.constructs.inference_component import InferenceComponentModel
 
 class CopyScaling(Construct):
     """Target tracking on invocations per copy; with scale to zero, a step policy leaves zero.
@@ -26,7 +26,7 @@ class CopyScaling(Construct):
         scope: Construct,
         id: str,
         *,
-        endpoint: StreamingEndpoint,
+        component: InferenceComponentModel,
         scale_to_zero: bool,
         min_copies: int,
         max_copies: int,
@@ -38,15 +38,15 @@ class CopyScaling(Construct):
         super().__init__(scope, id)
         self.target = sagemaker_scalable_target(
             self,
-            resource_id=f"inference-component/{endpoint.inference_component_name}",
+            resource_id=f"inference-component/{component.inference_component_name}",
             scalable_dimension="sagemaker:inference-component:DesiredCopyCount",
             min_capacity=0 if scale_to_zero else min_copies,
             max_capacity=max_copies,
         )
-        self.target.node.add_dependency(endpoint.inference_component)
+        self.target.node.add_dependency(component.inference_component)
         self.target.scale_to_track_metric(
             "InvocationsPerCopy",
-            policy_name=policy_name(endpoint.inference_component_name, "invocations-per-copy"),
+            policy_name=policy_name(component.inference_component_name, "invocations-per-copy"),
             target_value=target_invocations_per_copy,
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_INVOCATIONS_PER_COPY,
             scale_in_cooldown=scale_in_cooldown,
@@ -57,10 +57,10 @@ class CopyScaling(Construct):
             self,
             "NoCapacity",
             alarm_description=(
-                f"Requests to {endpoint.inference_component_name} failed for lack of a copy"
+                f"Requests to {component.inference_component_name} failed for lack of a copy"
                 + (": add one" if scale_to_zero else ": the minimum capacity is not enough")
             ),
-            metric=endpoint.metric_no_capacity_invocation_failures(),
+            metric=component.metric_no_capacity_invocation_failures(),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
@@ -71,7 +71,7 @@ class CopyScaling(Construct):
                 self,
                 self.no_capacity_alarm,
                 target=self.target,
-                name=policy_name(endpoint.inference_component_name, "scale-out-from-zero"),
+                name=policy_name(component.inference_component_name, "scale-out-from-zero"),
                 cooldown=scale_out_cooldown,
                 aggregation=appscaling.MetricAggregationType.MAXIMUM,
             )

@@ -166,11 +166,12 @@ def test_handlers_get_every_resource_name_from_the_environment(stage):
     _, handler = function(api, "async_api")
     variables = handler["Properties"]["Environment"]["Variables"]
     assert set(variables) == {
-        "POWERTOOLS_SERVICE_NAME", "ENDPOINT_NAME", "INPUT_BUCKET", "OUTPUT_BUCKET", "REQUESTS_TABLE",
+        "POWERTOOLS_SERVICE_NAME", "MODEL_CATALOG", "INPUT_BUCKET", "OUTPUT_BUCKET", "REQUESTS_TABLE",
         "IDEMPOTENCY_TABLE", "MAX_INLINE_BYTES", "PRESIGN_EXPIRY_SECONDS", "REQUEST_RECORD_TTL_DAYS",
     }
     (endpoint,) = resources(async_stack, "AWS::SageMaker::Endpoint").values()
-    assert variables["ENDPOINT_NAME"] == endpoint["Properties"]["EndpointName"]
+    catalog = json.loads(variables["MODEL_CATALOG"])
+    assert catalog["models"]["chat"]["async"] == {"endpoint_name": endpoint["Properties"]["EndpointName"]}
     assert variables["MAX_INLINE_BYTES"] == str(config.api.max_inline_bytes)
     (input_bucket,) = [b for i, b in resources(async_stack, "AWS::S3::Bucket").items() if i.startswith("Input")]
     assert variables["INPUT_BUCKET"] == input_bucket["Properties"]["BucketName"]
@@ -208,10 +209,38 @@ def test_api_stack_takes_no_export_from_the_endpoint_stack(stage):
     """An instance-type change renames the endpoint; an export in use could not change."""
     _, api, _ = stage
     assert "Fn::ImportValue" not in json.dumps(api.to_json())
-    endpoint_refs = [
-        f["Properties"]["Environment"]["Variables"]["ENDPOINT_NAME"]
+    catalogs = [
+        f["Properties"]["Environment"]["Variables"]["MODEL_CATALOG"]
         for f in resources(api, "AWS::Lambda::Function").values()
-        if "ENDPOINT_NAME" in f["Properties"]["Environment"]["Variables"]
+        if "MODEL_CATALOG" in f["Properties"]["Environment"]["Variables"]
     ]
-    assert len(endpoint_refs) == 2
-    assert all(isinstance(ref, str) for ref in endpoint_refs), "endpoint names are plain strings from config"
+    assert len(catalogs) == 2
+    assert all(isinstance(catalog, str) for catalog in catalogs), "endpoint names are plain strings from config"
+
+
+# Logical ids of the Dev API stack before it was split into constructs (main at e5ee454). A new
+# logical id means CloudFormation replaces the resource: a new RestApi is a new URL for every
+# caller, a new table loses the request records, and a new SNS subscription or queue policy
+# identical to the old one is deleted together with it.
+KEPT_ACROSS_THE_SPLIT = {
+    "ApiF70053CD": "AWS::ApiGateway::RestApi",
+    "ApiDeploymentStageapi01526A9D": "AWS::ApiGateway::Stage",
+    "ApiAccountA18C9B29": "AWS::ApiGateway::Account",
+    "RequestsC42AC379": "AWS::DynamoDB::Table",
+    "IdempotencyC15CBC33": "AWS::DynamoDB::Table",
+    "Notifications87298708": "AWS::SQS::Queue",
+    "NotificationDeadLettersA1DA2840": "AWS::SQS::Queue",
+    "NotificationsPolicyF9115BC9": "AWS::SQS::QueuePolicy",
+    "NotificationDeadLettersPolicy040DD897": "AWS::SQS::QueuePolicy",
+    "NotificationsDevAsyncInferenceSuccessTopic290D6DF7E73FA8E5": "AWS::SNS::Subscription",
+    "NotificationsDevAsyncInferenceErrorTopic41DF50F9F6270FC0": "AWS::SNS::Subscription",
+    "NotificationHandlerFunction753EC2BB": "AWS::Lambda::Function",
+    "AsyncApiHandlerFunctionB0036315": "AWS::Lambda::Function",
+    "StreamingHandlerFunctionBE187904": "AWS::Lambda::Function",
+    "Key961B73FD": "AWS::KMS::Key",
+}
+
+
+def test_splitting_the_api_stack_into_constructs_replaces_nothing(synthesized):
+    resources = synthesized.template("Dev", "api").to_json()["Resources"]
+    assert {i: resources[i]["Type"] for i in KEPT_ACROSS_THE_SPLIT if i in resources} == KEPT_ACROSS_THE_SPLIT

@@ -29,7 +29,7 @@ def test_endpoint_config_is_asynchronous_with_results_failures_key_and_topics(st
     _, endpoint_config = single(template, "AWS::SageMaker::EndpointConfig")
     async_config = endpoint_config["Properties"]["AsyncInferenceConfig"]
     assert async_config["ClientConfig"] == {
-        "MaxConcurrentInvocationsPerInstance": config.async_endpoint.max_concurrent_invocations_per_instance
+        "MaxConcurrentInvocationsPerInstance": config.models["chat"].async_.max_concurrent_invocations_per_instance
     }
     output = async_config["OutputConfig"]
     assert output["S3OutputPath"]["Fn::Join"][1][-1] == "/outputs"
@@ -44,21 +44,32 @@ def test_variant_runs_the_configured_gpu_instance_type(stage):
     _, config, template = stage
     _, endpoint_config = single(template, "AWS::SageMaker::EndpointConfig")
     (variant,) = endpoint_config["Properties"]["ProductionVariants"]
-    assert variant["InstanceType"] == config.async_endpoint.instance_type
+    assert variant["InstanceType"] == config.models["chat"].async_.instance_type
     assert variant["VariantName"] == "AllTraffic"
 
 
-def test_model_serves_the_configured_hub_model_on_all_gpus(stage):
+def test_model_serves_the_pinned_hub_model_through_lmi_on_every_gpu_of_a_copy(stage):
     _, config, template = stage
     _, model = single(template, "AWS::SageMaker::Model")
     environment = model["Properties"]["PrimaryContainer"]["Environment"]
-    assert environment["HF_MODEL_ID"] == config.model.hub_id
-    assert environment["SM_NUM_GPUS"] == str(config.model.num_gpus)
+    chat = config.models["chat"]
+    assert environment["HF_MODEL_ID"] == chat.source.hub.id
+    assert environment["HF_REVISION"] == chat.source.hub.revision
+    assert environment["OPTION_ROLLING_BATCH"] == "vllm"
+    assert environment["TENSOR_PARALLEL_DEGREE"] == str(chat.resources.gpus)
+    assert environment["OPTION_MAX_MODEL_LEN"] == str(chat.container.max_model_len)
+
+
+def test_hub_model_keeps_the_network_it_downloads_with(stage):
+    _, _, template = stage
+    _, model = single(template, "AWS::SageMaker::Model")
+    assert model["Properties"]["EnableNetworkIsolation"] is False
 
 
 def test_image_comes_from_the_regions_dlc_account_never_a_fixed_region(synthesized):
     prod_image = _image(synthesized.template("Prod"))
     assert prod_image["Fn::Join"][1][0].startswith("763104351884.dkr.ecr.eu-west-1.")
+    assert prod_image["Fn::Join"][1][-1].endswith("/djl-inference:0.38.0-lmi29.0.0-cu130")
     # Dev has no region at synth time: the account is looked up per region at deploy time.
     dev_parts = _image(synthesized.template("Dev"))["Fn::Join"][1]
     assert any(isinstance(p, dict) and p.get("Fn::FindInMap", [None, None])[1] == {"Ref": "AWS::Region"} for p in dev_parts)
@@ -83,15 +94,15 @@ def test_scalable_target_spans_the_configured_bounds_from_zero(stage):
     assert props["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
     assert props["ResourceId"] == f"endpoint/{endpoint_name(template)}/variant/AllTraffic"
     assert (props["MinCapacity"], props["MaxCapacity"]) == (
-        config.async_endpoint.scaling.min_capacity,
-        config.async_endpoint.scaling.max_capacity,
+        config.models["chat"].async_.scaling.min_capacity,
+        config.models["chat"].async_.scaling.max_capacity,
     )
     assert props["MinCapacity"] == 0
 
 
 def test_target_tracking_follows_backlog_per_instance(stage):
     _, config, template = stage
-    scaling = config.async_endpoint.scaling
+    scaling = config.models["chat"].async_.scaling
     _, policy = single(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "TargetTrackingScaling"})
     tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["TargetValue"] == scaling.target_backlog_per_instance
@@ -153,7 +164,7 @@ def test_operational_alarm_notifies_the_alarm_topic(stage, metric, threshold_fie
     _, config, template = stage
     _, alarm = single(template, "AWS::CloudWatch::Alarm", {"MetricName": metric})
     props = alarm["Properties"]
-    assert props["Threshold"] == getattr(config.async_endpoint.alarms, threshold_field)
+    assert props["Threshold"] == getattr(config.models["chat"].async_.alarms, threshold_field)
     assert props["ComparisonOperator"] == operator
     published = [{"Name": "EndpointName", "Value": endpoint_name(template)}]
     if metric != "ApproximateAgeOfOldestRequest":
@@ -266,11 +277,10 @@ def test_model_waits_for_its_permissions(stage):
     assert _logical_id(template, "AWS::IAM::ManagedPolicy") in model["DependsOn"]
 
 
-def test_outputs_name_the_endpoint_buckets_and_topics(stage):
+def test_outputs_name_the_buckets_and_topics(stage):
     _, _, template = stage
     outputs = template.to_json()["Outputs"]
-    assert {"EndpointName", "InputBucketName", "OutputBucketName", "SuccessTopicArn", "ErrorTopicArn"} <= set(outputs)
-    assert outputs["EndpointName"]["Value"] == endpoint_name(template)
+    assert {"InputBucketName", "OutputBucketName", "SuccessTopicArn", "ErrorTopicArn"} <= set(outputs)
 
 
 # --- helpers ----------------------------------------------------------------------------------

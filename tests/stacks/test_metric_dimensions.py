@@ -55,7 +55,7 @@ def test_async_failure_alarms_watch_the_endpoint_and_its_variant(synthesized, me
 
 
 def test_a_metric_sagemaker_does_not_publish_cannot_be_built(synthesized):
-    endpoint = synthesized.stages["Prod"].async_inference.endpoint
+    endpoint = synthesized.stages["Prod"].async_inference.models["chat"].endpoint
     # Async endpoints publish no Invocations metric (async-inference-monitor).
     with pytest.raises(ValueError, match="publishes no 'Invocations'"):
         endpoint.metric("Invocations", statistic="Sum")

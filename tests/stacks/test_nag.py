@@ -19,7 +19,7 @@ from tests.stacks.conftest import STAGE_NAMES, new_app
 # on bucket objects are normalised to "<bucket>/<prefix>/*": the bucket's ARN differs by stage.
 API_METHODS = [
     "ANY", "v1/ANY", "v1/inferences/ANY", "v1/inferences/POST", "v1/inferences/{inference_id}/ANY",
-    "v1/inferences/{inference_id}/GET", "v1/uploads/POST", "{proxy+}/ANY",
+    "v1/inferences/{inference_id}/GET", "v1/uploads/POST", "v1/models/GET", "v1/models/ANY", "{proxy+}/ANY",
     "v1/generate/stream/POST", "v1/generate/stream/ANY",
 ]
 NVME_VOLUME = {"AwsSolutions-SM2", "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured"}
@@ -34,14 +34,6 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     },
     "AsyncInference/Input/Resource": {"NIST.800.53.R5-S3BucketReplicationEnabled"},
     "AsyncInference/Output/Resource": {"NIST.800.53.R5-S3BucketReplicationEnabled"},
-    "AsyncInference/AsyncEndpoint/ExecutionPolicy/Resource": {
-        "AwsSolutions-IAM5[Resource::*]",
-        "AwsSolutions-IAM5[Resource::<bucket>/requests/*]",
-        "AwsSolutions-IAM5[Resource::<bucket>/uploads/*]",
-        "AwsSolutions-IAM5[Resource::<bucket>/outputs/*]",
-        "AwsSolutions-IAM5[Resource::<bucket>/failures/*]",
-    },
-    "AsyncInference/AsyncEndpoint/Config": NVME_VOLUME,
     "Streaming/StreamingEndpoint/Config": NVME_VOLUME,
     "Streaming/StreamingEndpoint/ExecutionPolicy/Resource": {"AwsSolutions-IAM5[Resource::*]"},
     "Api/Api/CloudWatchRole/Resource": {
@@ -54,29 +46,51 @@ EXPECTED_ACKNOWLEDGEMENTS = {
         "NIST.800.53.R5-APIGWCacheEnabledAndEncrypted",
         "NIST.800.53.R5-APIGWSSLEnabled",
     },
-    "Api/AsyncApiHandler/Function/Resource": FUNCTION,
-    "Api/AsyncApiHandler/Role/DefaultPolicy/Resource": FUNCTION_ROLE | {
+    "Api/AsyncApiHandler/Default/Function/Resource": FUNCTION,
+    "Api/AsyncApiHandler/Default/Role/DefaultPolicy/Resource": FUNCTION_ROLE | {
         "AwsSolutions-IAM5[Resource::<bucket>/requests/*]",
         "AwsSolutions-IAM5[Resource::<bucket>/uploads/*]",
         "AwsSolutions-IAM5[Resource::<bucket>/outputs/*]",
     },
-    "Api/NotificationHandler/Function/Resource": FUNCTION,
-    "Api/StreamingHandler/Function/Resource": FUNCTION,
-    "Api/StreamingHandler/Role/DefaultPolicy/Resource": FUNCTION_ROLE,
-    "Api/NotificationHandler/Role/DefaultPolicy/Resource": FUNCTION_ROLE,
-    "Api/Requests/Resource": {"NIST.800.53.R5-DynamoDBInBackupPlan"},
-    "Api/Idempotency/Resource": {"NIST.800.53.R5-DynamoDBInBackupPlan"},
+    "Api/Default/NotificationHandler/Function/Resource": FUNCTION,
+    "Api/StreamingHandler/Default/Function/Resource": FUNCTION,
+    "Api/StreamingHandler/Default/Role/DefaultPolicy/Resource": FUNCTION_ROLE,
+    "Api/Default/NotificationHandler/Role/DefaultPolicy/Resource": FUNCTION_ROLE,
+    "Api/Default/Requests/Resource": {"NIST.800.53.R5-DynamoDBInBackupPlan"},
+    "Api/Default/Idempotency/Resource": {"NIST.800.53.R5-DynamoDBInBackupPlan"},
 }
+
+
+def per_model(async_models: list[str], streaming_models: list[str]) -> dict[str, set[str]]:
+    """Each async model's endpoint and each streaming model's component: ECR's token action, NVMe."""
+    expected: dict[str, set[str]] = {}
+    for name in async_models:
+        expected[f"AsyncInference/{name}/Endpoint/ExecutionPolicy/Resource"] = {
+            "AwsSolutions-IAM5[Resource::*]",
+            "AwsSolutions-IAM5[Resource::<bucket>/requests/*]",
+            "AwsSolutions-IAM5[Resource::<bucket>/uploads/*]",
+            "AwsSolutions-IAM5[Resource::<bucket>/outputs/*]",
+            "AwsSolutions-IAM5[Resource::<bucket>/failures/*]",
+        }
+        expected[f"AsyncInference/{name}/Endpoint/Config"] = NVME_VOLUME
+    for name in streaming_models:
+        expected[f"Streaming/{name}/Component/ExecutionPolicy/Resource"] = {"AwsSolutions-IAM5[Resource::*]"}
+    return expected
+
+
 # Dev's config turns point-in-time recovery off.
 WITHOUT_PITR = {"NIST.800.53.R5-DynamoDBPITREnabled", "AwsSolutions-DDB3"}
 EXPECTED_BY_STAGE = {
     "Dev": {
         **EXPECTED_ACKNOWLEDGEMENTS,
-        "Api/Requests/Resource": EXPECTED_ACKNOWLEDGEMENTS["Api/Requests/Resource"] | WITHOUT_PITR,
-        "Api/Idempotency/Resource": EXPECTED_ACKNOWLEDGEMENTS["Api/Idempotency/Resource"] | WITHOUT_PITR,
+        **per_model(["chat"], ["chat", "small"]),
+        "Api/Default/Requests/Resource": EXPECTED_ACKNOWLEDGEMENTS["Api/Default/Requests/Resource"] | WITHOUT_PITR,
+        "Api/Default/Idempotency/Resource": (
+            EXPECTED_ACKNOWLEDGEMENTS["Api/Default/Idempotency/Resource"] | WITHOUT_PITR
+        ),
     },
-    "PreProd": EXPECTED_ACKNOWLEDGEMENTS,
-    "Prod": EXPECTED_ACKNOWLEDGEMENTS,
+    "PreProd": {**EXPECTED_ACKNOWLEDGEMENTS, **per_model(["chat"], ["chat"])},
+    "Prod": {**EXPECTED_ACKNOWLEDGEMENTS, **per_model(["chat"], ["chat"])},
 }
 
 

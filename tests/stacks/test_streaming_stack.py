@@ -1,6 +1,9 @@
-"""The streaming endpoint: inference component, copy scaling to and from zero, alarms, the route."""
+"""The streaming endpoint: one inference component per streaming model, each with copy scaling to and
+from zero and alarms; the stream route and what its front may invoke."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from aws_cdk import App
@@ -14,11 +17,13 @@ from tests.stacks.conftest import cdk_context, single
 
 CONFIGS = {c.stage_name: c for c in load_all()}
 SCALES_TO_ZERO, ALWAYS_ON = "Dev", "Prod"
+STAGE_MODELS = [(stage, name) for stage in (SCALES_TO_ZERO, ALWAYS_ON) for name in CONFIGS[stage].streaming_models]
 
 
-def test_shipped_configs_cover_both_scaling_modes():
-    assert CONFIGS[SCALES_TO_ZERO].streaming.scale_to_zero is True
-    assert CONFIGS[ALWAYS_ON].streaming.scale_to_zero is False
+def test_shipped_configs_cover_both_scaling_modes_and_several_models():
+    assert CONFIGS[SCALES_TO_ZERO].streaming_endpoint.scale_to_zero is True
+    assert CONFIGS[ALWAYS_ON].streaming_endpoint.scale_to_zero is False
+    assert len(CONFIGS[SCALES_TO_ZERO].streaming_models) == 2
 
 
 @pytest.fixture(scope="module", params=[SCALES_TO_ZERO, ALWAYS_ON])
@@ -27,92 +32,143 @@ def stage(request, synthesized):
     return CONFIGS[name], synthesized.template(name, "streaming"), synthesized.template(name, "api")
 
 
-def component_name(template: Template) -> str:
-    return single(template, "AWS::SageMaker::InferenceComponent")[1]["Properties"]["InferenceComponentName"]
+@pytest.fixture(scope="module", params=STAGE_MODELS, ids=[f"{s}-{m}" for s, m in STAGE_MODELS])
+def model(request, synthesized):
+    stage_name, model_name = request.param
+    config = CONFIGS[stage_name]
+    return config, model_name, config.models[model_name], synthesized.template(stage_name, "streaming")
+
+
+def endpoint_name(template: Template) -> str:
+    return single(template, "AWS::SageMaker::Endpoint")[1]["Properties"]["EndpointName"]
+
+
+def component(template: Template, model_name: str) -> tuple[str, dict]:
+    name = f"{endpoint_name(template)}-{model_name}"
+    return single(template, "AWS::SageMaker::InferenceComponent", {"InferenceComponentName": name})
+
+
+def component_name(template: Template, model_name: str) -> str:
+    return component(template, model_name)[1]["Properties"]["InferenceComponentName"]
+
+
+def per_component(template: Template, type_: str, model_name: str, props: dict | None = None) -> tuple[str, dict]:
+    """The resource of `type_` that names the model's component."""
+    name = component_name(template, model_name)
+    found = [
+        (i, r) for i, r in template.find_resources(type_, {"Properties": props} if props else None).items()
+        if name in json.dumps(r["Properties"])
+    ]
+    assert len(found) == 1, found
+    return found[0]
 
 
 def test_endpoint_runs_the_configured_gpu_with_managed_instance_scaling(stage):
     config, streaming, _ = stage
     _, endpoint_config = single(streaming, "AWS::SageMaker::EndpointConfig")
     (variant,) = endpoint_config["Properties"]["ProductionVariants"]
-    assert variant["InstanceType"] == config.streaming.instance_type
-    assert "ModelName" not in variant, "the model belongs to the inference component"
-    expected_min = 0 if config.streaming.scale_to_zero else config.streaming.min_copies
+    settings = config.streaming_endpoint
+    assert variant["InstanceType"] == settings.instance_type
+    assert "ModelName" not in variant, "the models belong to the inference components"
+    expected_min = 0 if settings.scale_to_zero else 1
     assert variant["ManagedInstanceScaling"] == {
         "Status": "ENABLED",
         "MinInstanceCount": expected_min,
-        "MaxInstanceCount": config.streaming.max_instances,
+        "MaxInstanceCount": settings.max_instances,
     }
     assert "ExecutionRoleArn" in endpoint_config["Properties"]
 
 
-def test_inference_component_reserves_the_models_gpus(stage):
+def test_one_inference_component_per_streaming_model(stage):
     config, streaming, _ = stage
-    _, component = single(streaming, "AWS::SageMaker::InferenceComponent")
-    requirements = component["Properties"]["Specification"]["ComputeResourceRequirements"]
-    assert requirements["NumberOfAcceleratorDevicesRequired"] == config.model.num_gpus
-    assert requirements["MinMemoryRequiredInMb"] == config.streaming.memory_per_copy_mb
-    assert component["Properties"]["VariantName"] == "AllTraffic"
+    names = {c["Properties"]["InferenceComponentName"] for c in streaming.find_resources("AWS::SageMaker::InferenceComponent").values()}
+    assert names == {f"{endpoint_name(streaming)}-{model}" for model in config.streaming_models}
 
 
-def test_copies_scale_between_the_configured_bounds(stage):
-    config, streaming, _ = stage
-    _, target = single(streaming, "AWS::ApplicationAutoScaling::ScalableTarget")
+def test_inference_component_reserves_the_models_gpus_and_memory(model):
+    _, model_name, settings, streaming = model
+    _, resource = component(streaming, model_name)
+    requirements = resource["Properties"]["Specification"]["ComputeResourceRequirements"]
+    assert requirements["NumberOfAcceleratorDevicesRequired"] == settings.resources.gpus
+    assert requirements["MinMemoryRequiredInMb"] == settings.resources.memory_mb
+    assert resource["Properties"]["VariantName"] == "AllTraffic"
+
+
+def test_each_component_runs_its_own_model_and_role(model):
+    _, model_name, settings, streaming = model
+    _, resource = component(streaming, model_name)
+    model_id = resource["Properties"]["Specification"]["ModelName"]["Fn::GetAtt"][0]
+    cfn_model = streaming.to_json()["Resources"][model_id]
+    assert cfn_model["Properties"]["PrimaryContainer"]["Environment"]["HF_MODEL_ID"] == settings.source.hub.id
+    role_id = cfn_model["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]
+    assert f"/{model_name}/" in streaming.to_json()["Resources"][role_id]["Metadata"]["aws:cdk:path"]
+
+
+def test_copies_scale_between_the_configured_bounds(model):
+    config, model_name, settings, streaming = model
+    _, target = per_component(streaming, "AWS::ApplicationAutoScaling::ScalableTarget", model_name)
     props = target["Properties"]
     assert props["ServiceNamespace"] == "sagemaker"
     assert props["ScalableDimension"] == "sagemaker:inference-component:DesiredCopyCount"
-    assert props["ResourceId"] == f"inference-component/{component_name(streaming)}"
-    expected_min = 0 if config.streaming.scale_to_zero else config.streaming.min_copies
-    assert (props["MinCapacity"], props["MaxCapacity"]) == (expected_min, config.streaming.max_copies)
+    assert props["ResourceId"] == f"inference-component/{component_name(streaming, model_name)}"
+    expected_min = 0 if config.streaming_endpoint.scale_to_zero else settings.streaming.min_copies
+    assert (props["MinCapacity"], props["MaxCapacity"]) == (expected_min, settings.streaming.max_copies)
 
 
-def test_target_tracking_follows_invocations_per_copy(stage):
-    config, streaming, _ = stage
-    _, policy = single(streaming, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "TargetTrackingScaling"})
+def test_target_tracking_follows_invocations_per_copy(model):
+    _, model_name, settings, streaming = model
+    _, target = per_component(streaming, "AWS::ApplicationAutoScaling::ScalableTarget", model_name)
+    target_id = [i for i, r in streaming.find_resources("AWS::ApplicationAutoScaling::ScalableTarget").items() if r == target][0]
+    (policy,) = [
+        p for p in streaming.find_resources(
+            "AWS::ApplicationAutoScaling::ScalingPolicy", {"Properties": {"PolicyType": "TargetTrackingScaling"}}
+        ).values()
+        if p["Properties"]["ScalingTargetId"] == {"Ref": target_id}
+    ]
     tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["PredefinedMetricSpecification"] == {
         "PredefinedMetricType": "SageMakerInferenceComponentInvocationsPerCopy"
     }
-    assert tracking["TargetValue"] == config.streaming.target_invocations_per_copy
+    assert tracking["TargetValue"] == settings.streaming.target_invocations_per_copy
 
 
-def no_capacity_alarm(streaming: Template) -> dict:
-    _, alarm = single(streaming, "AWS::CloudWatch::Alarm", {"MetricName": "NoCapacityInvocationFailures"})
+def no_capacity_alarm(streaming: Template, model_name: str) -> dict:
+    _, alarm = per_component(streaming, "AWS::CloudWatch::Alarm", model_name, {"MetricName": "NoCapacityInvocationFailures"})
     props = alarm["Properties"]
     assert props["Namespace"] == "AWS/SageMaker"
-    assert props["Dimensions"] == [{"Name": "InferenceComponentName", "Value": component_name(streaming)}]
+    assert props["Dimensions"] == [{"Name": "InferenceComponentName", "Value": component_name(streaming, model_name)}]
     assert (props["Statistic"], props["Period"], props["Threshold"]) == ("Sum", 60, 1)
     assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     return props
 
 
-def test_scale_to_zero_comes_back_through_a_step_policy_on_no_capacity_failures(synthesized):
+@pytest.mark.parametrize("model_name", list(CONFIGS[SCALES_TO_ZERO].streaming_models))
+def test_each_model_comes_back_from_zero_through_its_own_step_policy(synthesized, model_name):
     streaming = synthesized.template(SCALES_TO_ZERO, "streaming")
-    step_id, step = single(streaming, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "StepScaling"})
+    (action,) = no_capacity_alarm(streaming, model_name)["AlarmActions"]
+    step = streaming.to_json()["Resources"][action["Ref"]]
     config = step["Properties"]["StepScalingPolicyConfiguration"]
     assert config["AdjustmentType"] == "ChangeInCapacity"
     assert config["StepAdjustments"] == [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]
-    assert no_capacity_alarm(streaming)["AlarmActions"] == [{"Ref": step_id}]
+    _, target = per_component(streaming, "AWS::ApplicationAutoScaling::ScalableTarget", model_name)
+    assert streaming.to_json()["Resources"][step["Properties"]["ScalingTargetId"]["Ref"]] == target
 
 
 def test_without_scale_to_zero_there_is_no_step_policy_and_no_capacity_pages_operators(synthesized):
     streaming = synthesized.template(ALWAYS_ON, "streaming")
     assert streaming.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy", {"Properties": {"PolicyType": "StepScaling"}}) == {}
-    (action,) = no_capacity_alarm(streaming)["AlarmActions"]
+    (action,) = no_capacity_alarm(streaming, "chat")["AlarmActions"]
     assert "AlarmTopic" in str(action)
 
 
-@pytest.mark.parametrize(("metric", "unit_factor"), [("ModelLatency", 1000), ("Invocation5XXErrors", 1)])
-def test_operational_alarms_watch_the_inference_component(stage, metric, unit_factor):
-    config, streaming, _ = stage
-    _, alarm = single(streaming, "AWS::CloudWatch::Alarm", {"MetricName": metric})
+@pytest.mark.parametrize("metric", ["ModelLatency", "Invocation5XXErrors"])
+def test_operational_alarms_watch_each_inference_component(model, metric):
+    _, model_name, settings, streaming = model
+    _, alarm = per_component(streaming, "AWS::CloudWatch::Alarm", model_name, {"MetricName": metric})
     props = alarm["Properties"]
-    assert props["Dimensions"] == [{"Name": "InferenceComponentName", "Value": component_name(streaming)}]
-    expected = (
-        config.streaming.alarms.model_latency_p90_ms * 1000
-        if metric == "ModelLatency"
-        else config.streaming.alarms.invocation_5xx_errors
-    )
+    assert props["Dimensions"] == [{"Name": "InferenceComponentName", "Value": component_name(streaming, model_name)}]
+    thresholds = settings.streaming.alarms
+    expected = thresholds.model_latency_p90_ms * 1000 if metric == "ModelLatency" else thresholds.invocation_5xx_errors
     assert props["Threshold"] == expected
     assert "AlarmTopic" in str(props["AlarmActions"])
 
@@ -126,6 +182,11 @@ def test_stream_route_streams_from_the_front_function_with_iam_auth(stage):
     assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
     uri = str(method["Properties"]["Integration"]["Uri"])
     assert "response-streaming-invocations" in uri and "StreamingHandler" in uri
+
+
+def front(api: Template) -> tuple[str, dict]:
+    (found,) = [(i, f) for i, f in api.find_resources("AWS::Lambda::Function").items() if f["Properties"]["Handler"] == "run.sh"]
+    return found
 
 
 def stream_method(api: Template) -> dict:
@@ -144,21 +205,22 @@ def front_function(api: Template) -> dict:
 def test_stream_route_waits_the_configured_stream_budget_not_the_29_second_default(stage):
     config, _, api = stage
     timeout_ms = stream_method(api)["Properties"]["Integration"]["TimeoutInMillis"]
-    assert timeout_ms == config.streaming.max_stream_seconds * 1000
-    assert config.streaming.max_stream_seconds == 15 * 60
+    assert timeout_ms == config.streaming_endpoint.max_stream_seconds * 1000
+    assert config.streaming_endpoint.max_stream_seconds == 15 * 60
 
 
 def test_front_function_ends_before_the_route_even_after_a_cold_start(stage):
     config, _, api = stage
     function_timeout = front_function(api)["Properties"]["Timeout"]
     # Lambda's init phase (at most 10 s) runs on API Gateway's clock but not on the function's.
-    assert function_timeout == config.streaming.max_stream_seconds - 15
+    assert function_timeout == config.streaming_endpoint.max_stream_seconds - 15
     assert function_timeout + 10 < stream_method(api)["Properties"]["Integration"]["TimeoutInMillis"] / 1000
 
 
 def test_a_shorter_stream_budget_shortens_both_the_route_and_the_function():
     prod = CONFIGS[ALWAYS_ON]
-    config = prod.model_copy(update={"streaming": prod.streaming.model_copy(update={"max_stream_seconds": 300})})
+    shorter = prod.streaming_endpoint.model_copy(update={"max_stream_seconds": 300})
+    config = prod.model_copy(update={"streaming_endpoint": shorter})
     app = App(context=cdk_context())
     async_inference = AsyncInferenceStack(app, "Async", config=config)
     streaming = StreamingStack(app, "Streaming", config=config, alarm_recipients=async_inference.alarm_recipients)
@@ -170,37 +232,45 @@ def test_a_shorter_stream_budget_shortens_both_the_route_and_the_function():
 def test_relay_gives_up_on_a_silent_model_before_api_gateways_idle_timeout(stage):
     config, _, api = stage
     variables = front_function(api)["Properties"]["Environment"]["Variables"]
-    assert variables["UPSTREAM_READ_TIMEOUT_SECONDS"] == str(config.streaming.upstream_read_timeout_seconds)
+    assert variables["UPSTREAM_READ_TIMEOUT_SECONDS"] == str(config.streaming_endpoint.upstream_read_timeout_seconds)
     assert int(variables["UPSTREAM_READ_TIMEOUT_SECONDS"]) < 300
 
 
 def test_front_runs_under_the_web_adapter_in_response_stream_mode(stage):
     config, streaming, api = stage
-    (front,) = [
-        f for f in api.find_resources("AWS::Lambda::Function").values()
-        if f["Properties"]["Handler"] == "run.sh"
-    ]
-    variables = front["Properties"]["Environment"]["Variables"]
+    _, function = front(api)
+    variables = function["Properties"]["Environment"]["Variables"]
     assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
     assert variables["AWS_LWA_INVOKE_MODE"] == "response_stream"
-    assert variables["INFERENCE_COMPONENT_NAME"] == component_name(streaming)
-    assert variables["ENDPOINT_NAME"] == single(streaming, "AWS::SageMaker::Endpoint")[1]["Properties"]["EndpointName"]
-    (layer,) = front["Properties"]["Layers"]
-    assert f"LambdaAdapterLayerX86:{config.streaming.web_adapter_layer_version}" in str(layer)
+    (layer,) = function["Properties"]["Layers"]
+    assert f"LambdaAdapterLayerX86:{config.streaming_endpoint.web_adapter_layer_version}" in str(layer)
 
 
-def test_front_may_only_invoke_this_endpoint(stage):
-    _, streaming, api = stage
-    (front_id, front) = [
-        (i, f) for i, f in api.find_resources("AWS::Lambda::Function").items() if f["Properties"]["Handler"] == "run.sh"
-    ][0]
-    role_id = front["Properties"]["Role"]["Fn::GetAtt"][0]
+def test_front_routes_by_the_catalog_of_components(stage):
+    config, streaming, api = stage
+    _, function = front(api)
+    catalog = json.loads(function["Properties"]["Environment"]["Variables"]["MODEL_CATALOG"])
+    assert catalog["default"] == config.default_model
+    for name in config.streaming_models:
+        assert catalog["models"][name]["streaming"] == {
+            "endpoint_name": endpoint_name(streaming),
+            "inference_component_name": component_name(streaming, name),
+        }
+        assert catalog["models"][name]["container_format"] == config.models[name].container.framework
+
+
+def test_front_may_invoke_exactly_its_models_components(stage):
+    config, streaming, api = stage
+    _, function = front(api)
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     (policy,) = [
         p for p in api.find_resources("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
     ]
     sagemaker = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "sagemaker" in str(s["Action"])]
-    assert [s["Action"] for s in sagemaker] == ["sagemaker:InvokeEndpoint"]
-    endpoint_name = single(streaming, "AWS::SageMaker::Endpoint")[1]["Properties"]["EndpointName"]
-    resources = str(sagemaker[0]["Resource"])
-    assert f"endpoint/{endpoint_name}" in resources and f"inference-component/{component_name(streaming)}" in resources
+    assert {s["Action"] for s in sagemaker} == {"sagemaker:InvokeEndpoint"}
+    resources = " ".join(str(s["Resource"]) for s in sagemaker)
+    assert f"endpoint/{endpoint_name(streaming)}" in resources
+    for name in config.streaming_models:
+        assert f"inference-component/{component_name(streaming, name)}" in resources
+    assert resources.count("inference-component/") == len(config.streaming_models)
     assert "*" not in resources

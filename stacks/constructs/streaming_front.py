@@ -1,0 +1,79 @@
+"""The token-streaming front: an ASGI app run by the Lambda Web Adapter in response-stream mode."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import StreamingEndpointConfig
+from stacks.constructs.inference_component import InferenceComponentModel
+from stacks.constructs.python_function import PythonFunction
+
+# The AWS account that publishes the Lambda Web Adapter layer in every commercial region.
+WEB_ADAPTER_ACCOUNT = "753240598075"
+
+
+class StreamingFront(Construct):
+    """Relays generated tokens as server-sent events from the inference component a request names.
+
+    The function may invoke exactly the inference components in `components` (and their endpoint).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        settings: StreamingEndpointConfig,
+        catalog: dict,
+        components: list[InferenceComponentModel],
+        reserved_concurrency: int,
+        key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        adapter = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "WebAdapterLayer",
+            f"arn:{stack.partition}:lambda:{stack.region}:{WEB_ADAPTER_ACCOUNT}:layer:LambdaAdapterLayerX86:"
+            f"{settings.web_adapter_layer_version}",
+        )
+        # "Default": CDK leaves it out of logical ids, so the function keeps the ids it had before
+        # this construct existed (give this construct the id "StreamingHandler").
+        self.handler = PythonFunction(
+            self,
+            "Default",
+            name="streaming",
+            description="Relays generated tokens from the streaming endpoint as server-sent events",
+            handler="run.sh",
+            layers=[adapter],
+            environment={
+                "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+                "AWS_LWA_INVOKE_MODE": "response_stream",
+                "AWS_LWA_PORT": "8080",
+                "AWS_LWA_READINESS_CHECK_PATH": "/healthz",
+                "MODEL_CATALOG": json.dumps(catalog, separators=(",", ":"), sort_keys=True),
+                "UPSTREAM_READ_TIMEOUT_SECONDS": str(settings.upstream_read_timeout_seconds),
+            },
+            key=key,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            reserved_concurrency=reserved_concurrency,
+            # Ends before the route's integration timeout, even after a cold start (stream budget).
+            timeout=Duration.seconds(settings.budget.function_timeout_seconds),
+            memory_size=1024,
+            failure_handling=(
+                "Invoked synchronously by API Gateway with a response stream: a failure reaches the caller "
+                "as an error status or an 'error' event at once."
+            ),
+        )
+        self.function = self.handler.function
+        for component in components:
+            component.grant_invoke_with_response_stream(self.handler.role)
