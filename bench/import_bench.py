@@ -27,7 +27,8 @@ _ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "eu-west-1",
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
-    "ENDPOINT_NAME": "bench-endpoint",
+    "MODEL_CATALOG": '{"default": "chat", "models": {"chat": {"container_format": "lmi", '
+    '"async": {"endpoint_name": "bench-endpoint"}}}}',
     "INPUT_BUCKET": "bench-input",
     "OUTPUT_BUCKET": "bench-output",
     "REQUESTS_TABLE": "bench-requests",

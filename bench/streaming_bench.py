@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
 
 from tests.streaming.emulator import Part, SageMakerRuntimeEmulator  # noqa: E402
 from tests.streaming.sse_client import StreamingCall  # noqa: E402
-from tests.streaming.streaming_modules import STREAMING_ROOT, token_stream  # noqa: E402
+from tests.streaming.streaming_modules import SHARED_ROOT, STREAMING_ROOT, token_stream  # noqa: E402
 
 STREAMS = 5
 TOKENS_PER_STREAM = 200
@@ -101,7 +101,19 @@ class _Relay:
         environment = {
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
             "AWS_LWA_PORT": str(port),
-            "ENDPOINT_NAME": ENDPOINT_NAME,
+            "MODEL_CATALOG": json.dumps(
+                {
+                    "default": "chat",
+                    "models": {
+                        "chat": {
+                            "container_format": "tgi",
+                            "streaming": {"endpoint_name": ENDPOINT_NAME, "inference_component_name": f"{ENDPOINT_NAME}-chat"},
+                        }
+                    },
+                }
+            ),
+            # The deployed asset holds the shared package in its root; here it is a folder of its own.
+            "PYTHONPATH": str(SHARED_ROOT),
             **_aws_environment(emulator_url),
         }
         self.url = f"http://127.0.0.1:{port}"

@@ -62,6 +62,7 @@ def submit(args: argparse.Namespace) -> int:
         raise CannotRun("--parameters goes with --inputs; with --file, put the parameters in the file")
     api = _connect(args)
     payload = {"input_location": api.upload(args.file)} if args.file is not None else _inline_request(args)
+    payload.update(_model(args))
     answer = api.submit(payload, idempotency_key=args.idempotency_key)
     if args.wait:
         print(f"submitted {answer['inference_id']}", file=sys.stderr)
@@ -75,6 +76,11 @@ def status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def models(args: argparse.Namespace) -> int:
+    print(json.dumps(_connect(args).models(), indent=2))
+    return EXIT_OK
+
+
 def wait(args: argparse.Namespace) -> int:
     return _wait_for(_connect(args), args.inference_id, args)
 
@@ -82,7 +88,7 @@ def wait(args: argparse.Namespace) -> int:
 def stream(args: argparse.Namespace) -> int:
     out = sys.stdout
     printed = False
-    for event in _connect(args).generate_stream(_inline_request(args)):
+    for event in _connect(args).generate_stream({**_inline_request(args), **_model(args)}):
         data = _json_object(event.data)
         if event.event == "message" and isinstance(data.get("token"), str):
             out.write(data["token"])
@@ -137,6 +143,10 @@ def _wait_for(api: InferenceApi, inference_id: str, args: argparse.Namespace) ->
 
 def _inline_request(args: argparse.Namespace) -> dict:
     return {"inputs": args.inputs, **({"parameters": args.parameters} if args.parameters is not None else {})}
+
+
+def _model(args: argparse.Namespace) -> dict:
+    return {"model": args.model} if args.model else {}
 
 
 def _connect(args: argparse.Namespace) -> InferenceApi:
@@ -255,6 +265,7 @@ def _parser() -> argparse.ArgumentParser:
     payload.add_argument("--file", type=Path, help="a JSON payload file, uploaded to S3 first (up to 1 GB)")
     command.add_argument("--parameters", type=_parameters, help="generation parameters (JSON object), with --inputs")
     command.add_argument("--idempotency-key", help="the same key and body within 24 h submit only once")
+    command.add_argument("--model", help="a model the API lists (llm-infer models); default: the API's default")
     then = command.add_mutually_exclusive_group()
     then.add_argument("--json", action="store_true", help="print the whole answer as JSON")
     then.add_argument("--wait", action="store_true", help="then wait for the output, as the wait command does")
@@ -273,7 +284,11 @@ def _parser() -> argparse.ArgumentParser:
     command = commands.add_parser("stream", parents=on_command, help="generate token by token (streaming endpoint)")
     command.add_argument("--inputs", required=True, help="the prompt")
     command.add_argument("--parameters", type=_parameters, help="generation parameters (JSON object)")
+    command.add_argument("--model", help="a streaming model the API lists; default: the API's default")
     command.set_defaults(run=stream)
+
+    command = commands.add_parser("models", parents=on_command, help="list the API's models and their modes as JSON")
+    command.set_defaults(run=models)
 
     return parser
 

@@ -59,6 +59,10 @@ class InferenceApi:
         route = f"v1/inferences/{quote(inference_id, safe='')}"
         return self._politely(lambda: self._json(self._client.send("GET", route)))
 
+    def models(self) -> dict:
+        """The environment's models in OpenAI's list shape, each with its modes."""
+        return self._politely(lambda: self._json(self._client.send("GET", "v1/models")))
+
     def upload(self, path: Path) -> str:
         """Upload a payload file through a presigned POST form; its ``input_location`` for ``submit``."""
         size = path.stat().st_size

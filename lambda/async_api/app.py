@@ -24,7 +24,7 @@ from botocore.config import Config
 from api_errors import ApiError
 from inference_api import ApiSettings, AsyncInferenceApi
 from inference_common.store import InferenceRequestStore
-from submission import Submission, parse_submission, require_inference_id
+from submission import Submission, model_name, parse_submission, require_inference_id
 
 settings = ApiSettings.from_environment()
 _retrying = Config(retries={"mode": "standard"})
@@ -95,7 +95,17 @@ def create_upload() -> Response:
 @app.get("/v1/inferences/<inference_id>")
 def get_inference(inference_id: str) -> Response:
     principal = _caller()
-    return _json(200, inference_api.describe(principal=principal, inference_id=require_inference_id(inference_id)))
+    model = model_name(app.current_event.get_query_string_value("model"))
+    return _json(
+        200,
+        inference_api.describe(principal=principal, inference_id=require_inference_id(inference_id), model=model),
+    )
+
+
+@app.get("/v1/models")
+def list_models() -> Response:
+    _caller()
+    return _json(200, inference_api.list_models())
 
 
 @app.route("/v1/inferences", method=[m for m in _ALL_METHODS if m != "POST"])
@@ -110,6 +120,11 @@ def uploads_other_methods() -> Response:
 
 @app.route("/v1/inferences/<inference_id>", method=[m for m in _ALL_METHODS if m != "GET"])
 def inference_other_methods(inference_id: str) -> Response:
+    raise _method_not_allowed("GET")
+
+
+@app.route("/v1/models", method=[m for m in _ALL_METHODS if m != "GET"])
+def models_other_methods() -> Response:
     raise _method_not_allowed("GET")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from botocore import exceptions as botocore_errors
 
 from api_errors import ApiError
+from inference_common.catalog import CatalogModel, ModelCatalog, ModelNotFound
 from inference_common.s3_location import OUTPUTS_PREFIX, S3Location
 from inference_common.store import COMPLETED, FAILED, IN_PROGRESS, InferenceRequestStore
 from submission import UPLOADS_PREFIX, Submission, new_inference_id
@@ -32,7 +33,7 @@ _THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsExcept
 
 @dataclass(frozen=True)
 class ApiSettings:
-    endpoint_name: str
+    catalog: ModelCatalog
     input_bucket: str
     output_bucket: str
     requests_table: str
@@ -44,7 +45,7 @@ class ApiSettings:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ApiSettings:
         return cls(
-            endpoint_name=environ["ENDPOINT_NAME"],
+            catalog=ModelCatalog.from_environ(environ),
             input_bucket=environ["INPUT_BUCKET"],
             output_bucket=environ["OUTPUT_BUCKET"],
             requests_table=environ["REQUESTS_TABLE"],
@@ -65,6 +66,7 @@ class AsyncInferenceApi:
         self._store = store
 
     def submit(self, *, principal: str, submission: Submission) -> dict:
+        model = self.async_model(submission.options.model)
         inference_id = new_inference_id()
         input_location = submission.input_location
         if submission.inline_payload is not None:
@@ -75,15 +77,47 @@ class AsyncInferenceApi:
                 Body=submission.inline_payload,
                 ContentType="application/json",
             )
-        self._invoke(inference_id, input_location, submission)
+        self._invoke(model.async_target.endpoint_name, inference_id, input_location, submission)
         self._store.record_submission(
             inference_id=inference_id,
             principal=principal,
             input_location=str(input_location),
             submitted_at=datetime.now(UTC),
+            model=model.name,
         )
         # Relative to the API's base URL, which differs between the execute-api URL and custom domains.
-        return {"inference_id": inference_id, "status": IN_PROGRESS, "status_url": f"/v1/inferences/{inference_id}"}
+        return {
+            "inference_id": inference_id,
+            "model": model.name,
+            "status": IN_PROGRESS,
+            "status_url": f"/v1/inferences/{inference_id}",
+        }
+
+    def async_model(self, requested: str | None) -> CatalogModel:
+        """The catalog model a request names (the default when none), if it is served asynchronously."""
+        catalog = self._settings.catalog
+        model = resolve(catalog, requested)
+        if model.async_target is None:
+            served = [m.name for m in catalog.models.values() if m.async_target is not None]
+            raise ApiError(
+                400,
+                "ModelNotServedAsync",
+                f"model {model.name!r} is served for streaming only; models served here asynchronously: "
+                + (", ".join(served) or "none"),
+            )
+        return model
+
+    def list_models(self) -> dict:
+        """OpenAI's list shape, with each model's serving modes."""
+        catalog = self._settings.catalog
+        return {
+            "object": "list",
+            "data": [
+                {"id": model.name, "object": "model", "owned_by": "llm-hosting", "modes": list(model.modes),
+                 "default": model.name == catalog.default}
+                for model in catalog.models.values()
+            ],
+        }
 
     def create_upload(self) -> dict:
         location = S3Location(self._settings.input_bucket, f"{UPLOADS_PREFIX}{new_inference_id()}")
@@ -99,14 +133,17 @@ class AsyncInferenceApi:
             "expires_in": self._settings.presign_expiry_seconds,
         }
 
-    def describe(self, *, principal: str, inference_id: str) -> dict:
+    def describe(self, *, principal: str, inference_id: str, model: str | None = None) -> dict:
+        if model is not None:
+            resolve(self._settings.catalog, model)
         record = self._store.get(inference_id)
         # Someone else's request, or one known only from a notification so far, is indistinguishable
-        # from an unknown id: existence itself is not disclosed.
-        if record is None or record.principal != principal:
+        # from an unknown id: existence itself is not disclosed. So is one sent to another model.
+        if record is None or record.principal != principal or (model is not None and record.model != model):
             raise ApiError(404, "InferenceNotFound", f"no inference {inference_id} submitted by you")
         answer = {
             "inference_id": inference_id,
+            "model": record.model,
             "status": record.status,
             "submitted_at": record.submitted_at,
             "completed_at": record.completed_at,
@@ -120,7 +157,7 @@ class AsyncInferenceApi:
             answer["failure_reason"] = record.failure_reason
         return answer
 
-    def _invoke(self, inference_id: str, input_location: S3Location, submission: Submission) -> None:
+    def _invoke(self, endpoint_name: str, inference_id: str, input_location: S3Location, submission: Submission) -> None:
         options = submission.options
         optional = {
             name: value
@@ -132,7 +169,7 @@ class AsyncInferenceApi:
         }
         try:
             self._runtime.invoke_endpoint_async(
-                EndpointName=self._settings.endpoint_name,
+                EndpointName=endpoint_name,
                 InferenceId=inference_id,
                 InputLocation=str(input_location),
                 ContentType="application/json",
@@ -154,6 +191,15 @@ class AsyncInferenceApi:
             Params={"Bucket": location.bucket, "Key": location.key},
             ExpiresIn=self._settings.presign_expiry_seconds,
         )
+
+
+def resolve(catalog: ModelCatalog, requested: str | None) -> CatalogModel:
+    try:
+        return catalog.resolve(requested)
+    except ModelNotFound as missing:
+        raise ApiError(
+            404, "ModelNotFound", f"no model {missing.requested!r} here; known models: {', '.join(missing.known)}"
+        ) from None
 
 
 def _endpoint_error(error: botocore_errors.ClientError) -> ApiError:

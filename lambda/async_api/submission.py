@@ -23,7 +23,8 @@ _MAX_INPUT_LOCATION_CHARS = 1024
 # The API issues lowercase canonical UUID4s; anything else on GET is a caller error, not a lookup.
 _INFERENCE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
-_OPTION_FIELDS = {"request_ttl_seconds", "invocation_timeout_seconds"}
+# "model" names a model of the environment's catalog; the catalog's default when absent.
+_OPTION_FIELDS = {"model", "request_ttl_seconds", "invocation_timeout_seconds"}
 _INLINE_FIELDS = {"inputs", "parameters"} | _OPTION_FIELDS
 _UPLOADED_FIELDS = {"input_location"} | _OPTION_FIELDS
 
@@ -42,6 +43,7 @@ def require_inference_id(value: str) -> str:
 class InvocationOptions:
     request_ttl_seconds: int | None = None
     invocation_timeout_seconds: int | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,17 @@ def _options(body: dict) -> InvocationOptions:
     return InvocationOptions(
         request_ttl_seconds=_bounded_int(body, "request_ttl_seconds", REQUEST_TTL_SECONDS),
         invocation_timeout_seconds=_bounded_int(body, "invocation_timeout_seconds", INVOCATION_TIMEOUT_SECONDS),
+        model=model_name(body.get("model")),
     )
+
+
+def model_name(value: object) -> str | None:
+    """The model a request names (None: the catalog's default); whether it exists is the catalog's call."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, "InvalidRequest", "'model' must be the name of a model, as GET /v1/models lists them")
+    return value
 
 
 def _bounded_int(body: dict, field: str, bounds: tuple[int, int]) -> int | None:

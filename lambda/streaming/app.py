@@ -1,4 +1,5 @@
-"""Streaming front: ``POST /v1/generate/stream`` relays a generation token by token.
+"""Streaming front: ``POST /v1/generate/stream`` relays a generation token by token from the
+catalog model the request names (the default when it names none).
 
 Runs under uvicorn behind the AWS Lambda Web Adapter in response-stream mode (see
 ``run.sh``). Errors before the stream begins are JSON ``{"error": {"code", "message"}}``
@@ -22,7 +23,8 @@ from starlette.routing import Route
 from generation_request import MAX_BODY_BYTES, InvalidRequest, parse_generation_request
 from sagemaker_stream import SageMakerStreamingEndpoint, UpstreamRefused, create_client
 from sse_relay import TokenEventStreamResponse
-from stream_settings import Settings
+from inference_common.catalog import ModelNotFound
+from stream_settings import STREAMABLE_FORMATS, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,24 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
             # Gone before its body arrived: nobody reads this answer, and nothing was started.
             return Response(status_code=400)
         try:
-            upstream = await anyio.to_thread.run_sync(endpoint.open, generation)
+            model = settings.catalog.resolve(generation.model)
+        except ModelNotFound as missing:
+            return error_response(
+                404, "ModelNotFound", f"no model {missing.requested!r} here; known models: {', '.join(missing.known)}"
+            )
+        if model.streaming_target is None or model.container_format not in STREAMABLE_FORMATS:
+            streamed = [
+                m.name for m in settings.catalog.models.values()
+                if m.streaming_target is not None and m.container_format in STREAMABLE_FORMATS
+            ]
+            return error_response(
+                400,
+                "ModelNotServedStreaming",
+                f"model {model.name!r} is not served for streaming here; streaming models: "
+                + (", ".join(streamed) or "none"),
+            )
+        try:
+            upstream = await anyio.to_thread.run_sync(endpoint.open, generation, model)
         except UpstreamRefused as error:
             headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
             return error_response(error.status, error.code, error.message, headers)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 ContainerFormat = Literal["tgi", "lmi"]
+FIELDS = ("model", "inputs", "parameters")
 
 MAX_BODY_BYTES = 1024 * 1024
 """Largest request body accepted. SageMaker takes up to 6 MB; a prompt for a 128k-token
@@ -83,6 +84,8 @@ class InvalidRequest(Exception):
 class GenerationRequest:
     inputs: str
     parameters: dict[str, Any]
+    # A model of the environment's catalog; None means the catalog's default.
+    model: str | None = None
 
     def container_body(self, container_format: ContainerFormat) -> bytes:
         """The JSON body for the container behind the endpoint, asking it to stream."""
@@ -100,12 +103,15 @@ def parse_generation_request(body: bytes) -> GenerationRequest:
     document = _parse_json(body)
     if not isinstance(document, dict):
         raise InvalidRequest("invalid_request", "the body must be a JSON object")
-    unknown = sorted(set(document) - {"inputs", "parameters"})
+    unknown = sorted(set(document) - set(FIELDS))
     if unknown:
         raise InvalidRequest(
             "invalid_request",
-            f"unknown field(s) {', '.join(unknown)}; allowed: inputs, parameters",
+            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}",
         )
+    model = document.get("model")
+    if model is not None and (not isinstance(model, str) or not model):
+        raise InvalidRequest("invalid_request", "model must be the name of a model, as GET /v1/models lists them")
     inputs = document.get("inputs")
     if not isinstance(inputs, str):
         raise InvalidRequest("invalid_request", "inputs is required and must be a string")
@@ -114,7 +120,7 @@ def parse_generation_request(body: bytes) -> GenerationRequest:
     parameters = document.get("parameters", {})
     if not isinstance(parameters, dict):
         raise InvalidRequest("invalid_request", "parameters must be a JSON object")
-    return GenerationRequest(inputs=inputs, parameters=_validate_parameters(parameters))
+    return GenerationRequest(inputs=inputs, parameters=_validate_parameters(parameters), model=model)
 
 
 def _parse_json(body: bytes) -> Any:

@@ -25,6 +25,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
 from generation_request import GenerationRequest
+from inference_common.catalog import CatalogModel
 from stream_settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -130,21 +131,23 @@ class ModelResponseStream:
 
 
 class SageMakerStreamingEndpoint:
-    """The configured endpoint (or inference component) that streams generations."""
+    """The catalog's streaming endpoint and inference components, one client for all of them."""
 
     def __init__(self, client: Any, settings: Settings) -> None:
         self._client = client
         self._settings = settings
 
-    def open(self, request: GenerationRequest) -> ModelResponseStream:
-        """Start a streamed generation (blocking until SageMaker answers with headers)."""
+    def open(self, request: GenerationRequest, model: CatalogModel) -> ModelResponseStream:
+        """Start a streamed generation on `model`'s endpoint or inference component (blocking until
+        SageMaker answers with headers)."""
+        target = model.streaming_target
         arguments: dict[str, Any] = {
-            "EndpointName": self._settings.endpoint_name,
-            "Body": request.container_body(self._settings.container_format),
+            "EndpointName": target.endpoint_name,
+            "Body": request.container_body(model.container_format),
             "ContentType": "application/json",
         }
-        if self._settings.inference_component_name:
-            arguments["InferenceComponentName"] = self._settings.inference_component_name
+        if target.inference_component_name:
+            arguments["InferenceComponentName"] = target.inference_component_name
         try:
             response = self._client.invoke_endpoint_with_response_stream(**arguments)
         except ClientError as error:

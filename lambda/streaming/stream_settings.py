@@ -6,9 +6,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from generation_request import ContainerFormat
+from inference_common.catalog import CatalogError, CatalogModel, ModelCatalog, StreamingTarget
 
-CONTAINER_FORMATS: tuple[ContainerFormat, ...] = ("tgi", "lmi")
+# The container formats whose streams this front decodes (lambda/streaming/token_stream.py).
+STREAMABLE_FORMATS = ("tgi", "lmi")
 
 
 class ConfigurationError(Exception):
@@ -17,32 +18,46 @@ class ConfigurationError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    endpoint_name: str
-    container_format: ContainerFormat = "tgi"
-    inference_component_name: str | None = None
+    catalog: ModelCatalog
     upstream_read_timeout_seconds: float = 60.0
     upstream_max_attempts: int = 2
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        """Read ``ENDPOINT_NAME`` (required), ``CONTAINER_FORMAT`` (tgi | lmi, default tgi),
-        ``INFERENCE_COMPONENT_NAME`` (optional), ``UPSTREAM_READ_TIMEOUT_SECONDS`` (default 60)
-        and ``UPSTREAM_MAX_ATTEMPTS`` (default 2)."""
-        endpoint_name = environ.get("ENDPOINT_NAME", "").strip()
-        if not endpoint_name:
-            raise ConfigurationError("ENDPOINT_NAME must be set to the SageMaker endpoint's name")
-        container_format = environ.get("CONTAINER_FORMAT", "tgi").strip().lower()
-        if container_format not in CONTAINER_FORMATS:
-            raise ConfigurationError(
-                f"CONTAINER_FORMAT is {container_format!r}; allowed: {', '.join(CONTAINER_FORMATS)}"
-            )
+        """Read ``MODEL_CATALOG`` (required, see inference_common.catalog),
+        ``UPSTREAM_READ_TIMEOUT_SECONDS`` (default 60) and ``UPSTREAM_MAX_ATTEMPTS`` (default 2)."""
+        try:
+            catalog = ModelCatalog.from_environ(environ)
+        except CatalogError as error:
+            raise ConfigurationError(str(error)) from None
         return cls(
-            endpoint_name=endpoint_name,
-            container_format=container_format,  # type: ignore[arg-type]
-            inference_component_name=environ.get("INFERENCE_COMPONENT_NAME", "").strip() or None,
+            catalog=catalog,
             upstream_read_timeout_seconds=_positive_seconds(environ, "UPSTREAM_READ_TIMEOUT_SECONDS", 60.0),
             upstream_max_attempts=_attempts(environ, "UPSTREAM_MAX_ATTEMPTS", 2),
         )
+
+    @classmethod
+    def one_model(
+        cls,
+        endpoint_name: str,
+        *,
+        container_format: str = "tgi",
+        inference_component_name: str | None = None,
+        **options: float,
+    ) -> Settings:
+        """A catalog of one streaming model, named "default" (local runs, tests, benchmarks)."""
+        catalog = ModelCatalog(
+            default="default",
+            models={
+                "default": CatalogModel(
+                    name="default",
+                    container_format=container_format,  # type: ignore[arg-type]
+                    async_target=None,
+                    streaming_target=StreamingTarget(endpoint_name, inference_component_name or ""),
+                )
+            },
+        )
+        return cls(catalog=catalog, **options)  # type: ignore[arg-type]
 
 
 def _positive_seconds(environ: Mapping[str, str], name: str, default: float) -> float:

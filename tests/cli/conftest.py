@@ -80,7 +80,7 @@ def streaming_url(aws_environment, emulator) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as env:
         # Only the streaming front's client goes to the emulator; the async_api's stays on moto.
         env.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", emulator.url)
-        settings = streaming_modules.stream_settings.Settings(endpoint_name=STREAMING_ENDPOINT, upstream_max_attempts=1)
+        settings = streaming_modules.stream_settings.Settings.one_model(STREAMING_ENDPOINT, upstream_max_attempts=1)
         app = app_module.create_app(settings)
     with serve(app) as url:
         yield url

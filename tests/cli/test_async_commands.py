@@ -40,6 +40,7 @@ def test_submit_json_prints_the_whole_answer(llm_infer, api_url):
     answer = json.loads(outcome.stdout)
     assert answer == {
         "inference_id": answer["inference_id"],
+        "model": "chat",
         "status": "InProgress",
         "status_url": f"/v1/inferences/{answer['inference_id']}",
     }
@@ -209,3 +210,19 @@ def test_unknown_stack_exits_3(llm_infer, aws):
 
     assert outcome.exit_code == 3
     assert outcome.stderr.startswith("error: cannot read stack llm-nowhere-api: ")
+
+
+def test_submit_sends_the_named_model(llm_infer, api_url):
+    outcome = llm_infer("--api-url", api_url, "submit", "--inputs", "Summarise", "--model", "summarizer", "--json")
+
+    assert json.loads(outcome.stdout)["model"] == "summarizer"
+
+
+def test_models_prints_the_catalog(llm_infer, api_url):
+    outcome = llm_infer("--api-url", api_url, "models")
+
+    assert outcome.exit_code == 0
+    listed = json.loads(outcome.stdout)
+    assert [(model["id"], model["modes"]) for model in listed["data"]] == [
+        ("chat", ["async", "streaming"]), ("summarizer", ["async"]), ("small", ["streaming"]),
+    ]

@@ -28,6 +28,24 @@ OUTPUT_BUCKET = "inference-output"
 REQUESTS_TABLE = "inference-requests"
 IDEMPOTENCY_TABLE = "inference-idempotency"
 ENDPOINT_NAME = "llm-async"
+SUMMARIZER_ENDPOINT = "llm-summarizer-async"
+# The environment's catalog as the stack writes it: the default model and a second async model, and
+# a model served for streaming only.
+MODEL_CATALOG = {
+    "default": "chat",
+    "models": {
+        "chat": {
+            "container_format": "lmi",
+            "async": {"endpoint_name": ENDPOINT_NAME},
+            "streaming": {"endpoint_name": "llm-stream", "inference_component_name": "llm-stream-chat"},
+        },
+        "summarizer": {"container_format": "lmi", "async": {"endpoint_name": SUMMARIZER_ENDPOINT}},
+        "small": {
+            "container_format": "lmi",
+            "streaming": {"endpoint_name": "llm-stream", "inference_component_name": "llm-stream-small"},
+        },
+    },
+}
 SUCCESS_TOPIC = "inference-success"
 ERROR_TOPIC = "inference-error"
 NOTIFICATION_QUEUE = "inference-notifications"
@@ -37,7 +55,7 @@ ALICE = f"arn:aws:sts::{ACCOUNT}:assumed-role/app-team-a/alice"
 BOB = f"arn:aws:sts::{ACCOUNT}:assumed-role/app-team-b/bob"
 
 FUNCTION_ENVIRONMENT = {
-    "ENDPOINT_NAME": ENDPOINT_NAME,
+    "MODEL_CATALOG": json.dumps(MODEL_CATALOG),
     "INPUT_BUCKET": INPUT_BUCKET,
     "OUTPUT_BUCKET": OUTPUT_BUCKET,
     "REQUESTS_TABLE": REQUESTS_TABLE,
@@ -133,7 +151,8 @@ class Aws:
                 }
             },
         )
-        self.sagemaker.create_endpoint(EndpointName=ENDPOINT_NAME, EndpointConfigName="llm-async-config")
+        for endpoint in (ENDPOINT_NAME, SUMMARIZER_ENDPOINT):
+            self.sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName="llm-async-config")
 
     def _create_table(self, name: str, *, key: str, ttl_attribute: str) -> None:
         self.dynamodb.create_table(
@@ -179,6 +198,7 @@ class ApiGateway:
         body: str | bytes | None = None,
         headers: dict[str, str] | None = None,
         principal: str | None = ALICE,
+        query: dict[str, str] | None = None,
     ) -> ApiResponse:
         is_binary = isinstance(body, bytes)
         event = {
@@ -187,8 +207,8 @@ class ApiGateway:
             "httpMethod": method,
             "headers": {"Host": "api.example.com", "Content-Type": "application/json", **(headers or {})},
             "multiValueHeaders": {},
-            "queryStringParameters": None,
-            "multiValueQueryStringParameters": None,
+            "queryStringParameters": query,
+            "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
             "pathParameters": {"proxy": path.lstrip("/")},
             "stageVariables": None,
             "requestContext": {

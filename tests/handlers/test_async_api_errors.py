@@ -98,7 +98,7 @@ def test_lookup_of_an_id_not_of_the_issued_form_is_400(api):
 
 
 def test_unknown_route_is_404(api):
-    assert error_of(api.request("GET", "/v1/models")) == (404, "RouteNotFound")
+    assert error_of(api.request("GET", "/v1/engines")) == (404, "RouteNotFound")
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ def test_inline_submit_answers_202_with_an_issued_id_and_its_status_url(api):
     inference_id = answer.body["inference_id"]
     assert answer.body == {
         "inference_id": inference_id,
+        "model": "chat",
         "status": "InProgress",
         "status_url": f"/v1/inferences/{inference_id}",
     }

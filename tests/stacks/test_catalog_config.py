@@ -44,10 +44,11 @@ def test_misspelt_region_is_refused_with_the_nearest_region(tmp_path):
 
 
 def test_framework_without_an_image_in_the_region_is_refused(tmp_path):
-    data = with_change("models.small.container.framework", "vllm")
+    data = with_change("models.chat.container.framework", "vllm")
+    del data["models"]["chat"]["streaming"]
     data.update(account="111111111111", region="cn-north-1")
     message = config_error(tmp_path, data)
-    assert "no vllm 0.30.0 image (vllm) in this region, which model 'small' needs" in message
+    assert "no vllm 0.30.0 image (vllm) in this region, which model 'chat' needs" in message
 
 
 def test_unknown_container_version_suggests_the_listed_one(tmp_path):
@@ -103,6 +104,11 @@ def test_copies_that_never_scale_to_zero_count_at_their_minimum(tmp_path):
     data["streaming_endpoint"]["max_instances"] = 3
     message = config_error(tmp_path, data)
     assert "(chat: 3, small: 1) need 4 ml.g5.2xlarge instance(s) (got 3)" in message
+
+
+def test_streaming_a_framework_the_front_cannot_decode_is_refused(tmp_path):
+    message = config_error(tmp_path, with_change("models.small.container.framework", "vllm"))
+    assert "field 'models.small.streaming': the streaming front decodes lmi and tgi token streams, not vllm's" in message
 
 
 def test_exactly_one_model_is_the_default(tmp_path):

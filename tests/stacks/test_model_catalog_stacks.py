@@ -8,10 +8,9 @@ import copy
 import json
 
 import pytest
-from aws_cdk import App, Environment, Stage
+from aws_cdk import App, Stage
 from aws_cdk.assertions import Template
 
-from stacks.async_inference_stack import AsyncInferenceStack
 from stacks.config import parse_environment_config
 from stacks.nag import nag_packs
 from stacks.serving_images import serving_image
@@ -35,16 +34,21 @@ CATALOG = {
         },
         "coder": {
             "source": {"s3": {"uri": "s3://acme-models/qwen-coder/0123abcd/", "kms_key_arn": KEY_ARN}},
-            "container": {"framework": "vllm"},
             "resources": {"gpus": 1, "memory_mb": 16384},
             "async": {"instance_type": "ml.g6.2xlarge"},
             "streaming": {"max_copies": 2},
         },
         "summarizer": {
             "source": {"hub": {"id": "Qwen/Qwen2.5-1.5B-Instruct", "revision": "989aa7980e4cf806f80c7fef2b1adb7bc71aa306"}},
-            "container": {"framework": "tgi", "version": "3.3.6"},
+            "container": {"framework": "vllm"},
             "resources": {"gpus": 1, "memory_mb": 8192},
             "async": {"instance_type": "ml.g6e.xlarge"},
+        },
+        "legacy": {
+            "source": {"hub": {"id": "Qwen/Qwen2.5-1.5B-Instruct", "revision": "989aa7980e4cf806f80c7fef2b1adb7bc71aa306"}},
+            "container": {"framework": "tgi", "version": "3.3.6"},
+            "resources": {"gpus": 1, "memory_mb": 8192},
+            "streaming": {},
         },
     },
     "streaming_endpoint": {"instance_type": "ml.g5.12xlarge", "max_instances": 3},
@@ -118,11 +122,13 @@ def test_each_streaming_model_is_a_component_on_the_one_endpoint(streaming_templ
     assert sorted(c["Properties"]["InferenceComponentName"] for c in components) == [
         f"{endpoint_name}-chat",
         f"{endpoint_name}-coder",
+        f"{endpoint_name}-legacy",
     ]
 
 
-def test_async_only_model_gets_no_component(streaming_template):
+def test_async_only_model_gets_no_component_and_streaming_only_no_endpoint(streaming_template, async_template):
     assert resources_under(streaming_template, "summarizer") == {}
+    assert resources_under(async_template, "legacy") == {}
 
 
 # --- sources ------------------------------------------------------------------------------------
@@ -137,7 +143,8 @@ def test_s3_source_is_mounted_uncompressed_from_its_prefix(async_template):
             "CompressionType": "None",
         }
     }
-    assert container["Environment"]["SM_VLLM_MODEL"] == "/opt/ml/model"
+    assert container["Environment"]["HF_MODEL_ID"] == "/opt/ml/model"
+    assert "HF_REVISION" not in container["Environment"]
 
 
 @pytest.mark.parametrize("template_name", ["async_template", "streaming_template"])
@@ -162,12 +169,20 @@ def test_hub_sourced_model_reads_no_model_bucket(async_template):
     assert not sids & {"ReadModelFiles", "ListModelFiles", "DecryptModelFiles"}
 
 
-def test_hub_source_is_pinned_in_each_frameworks_own_variable(async_template):
-    tgi = model_resource(async_template, "summarizer")["Properties"]["PrimaryContainer"]["Environment"]
-    assert tgi["HF_MODEL_ID"] == "Qwen/Qwen2.5-1.5B-Instruct"
-    assert tgi["HF_MODEL_REVISION"] == "989aa7980e4cf806f80c7fef2b1adb7bc71aa306"
-    lmi = model_resource(async_template, "chat")["Properties"]["PrimaryContainer"]["Environment"]
-    assert lmi["HF_REVISION"] == "a09a35458c702b33eeacc393d103063234e8bc28"
+def test_hub_source_is_pinned_in_each_frameworks_own_variables(async_template, streaming_template):
+    def environment(template: Template, name: str) -> dict:
+        return model_resource(template, name)["Properties"]["PrimaryContainer"]["Environment"]
+
+    lmi = environment(async_template, "chat")
+    assert (lmi["HF_MODEL_ID"], lmi["HF_REVISION"]) == ("Qwen/Qwen2.5-7B-Instruct", "a09a35458c702b33eeacc393d103063234e8bc28")
+    vllm = environment(async_template, "summarizer")
+    assert (vllm["SM_VLLM_MODEL"], vllm["SM_VLLM_REVISION"], vllm["SM_VLLM_TENSOR_PARALLEL_SIZE"]) == (
+        "Qwen/Qwen2.5-1.5B-Instruct", "989aa7980e4cf806f80c7fef2b1adb7bc71aa306", "1",
+    )
+    tgi = environment(streaming_template, "legacy")
+    assert (tgi["HF_MODEL_ID"], tgi["HF_MODEL_REVISION"], tgi["SM_NUM_GPUS"]) == (
+        "Qwen/Qwen2.5-1.5B-Instruct", "989aa7980e4cf806f80c7fef2b1adb7bc71aa306", "1",
+    )
 
 
 def test_catalog_with_s3_source_and_key_passes_both_nag_packs(catalog_stage):
@@ -203,7 +218,7 @@ def test_streaming_front_may_invoke_exactly_the_streaming_components(api_templat
     resources = json.dumps([s["Resource"] for s in invoke])
     for component in streaming_template.find_resources("AWS::SageMaker::InferenceComponent").values():
         assert f"inference-component/{component['Properties']['InferenceComponentName']}" in resources
-    assert resources.count("inference-component/") == 2 and "*" not in resources
+    assert resources.count("inference-component/") == 3 and "*" not in resources
 
 
 # --- images per region -------------------------------------------------------------------------
@@ -214,15 +229,16 @@ def test_image_uris_match_aws_table_in_each_region(region):
     data = copy.deepcopy(CATALOG)
     data["region"] = region
     data["models"]["coder"]["source"]["s3"]["kms_key_arn"] = KEY_ARN.replace("us-east-1", region)
-    config = config_of(data)
-    stack = AsyncInferenceStack(
-        App(context=cdk_context()), "Async", config=config, env=Environment(account="111111111111", region=region)
-    )
-    template = Template.from_stack(stack)
-    for name, framework, version in (("chat", "lmi", None), ("coder", "vllm", None), ("summarizer", "tgi", "3.3.6")):
+    stage = stage_of(data)
+    templates = {"async": Template.from_stack(stage.async_inference), "streaming": Template.from_stack(stage.streaming)}
+    for name, stack, framework, version in (
+        ("chat", "async", "lmi", None),
+        ("summarizer", "async", "vllm", None),
+        ("legacy", "streaming", "tgi", "3.3.6"),
+    ):
         image = serving_image(framework, version)
         expected = f"{image.registries[region]}.dkr.ecr.{region}.amazonaws.com/{image.repository}:{image.tag}"
-        uri = model_resource(template, name)["Properties"]["PrimaryContainer"]["Image"]
+        uri = model_resource(templates[stack], name)["Properties"]["PrimaryContainer"]["Image"]
         rendered = "".join(p if isinstance(p, str) else "amazonaws.com" for p in uri["Fn::Join"][1])
         assert rendered == expected
 

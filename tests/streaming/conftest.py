@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 from .emulator import SageMakerRuntimeEmulator
-from .relay_server import ENDPOINT_NAME, serve
+from .relay_server import ENDPOINT_NAME, MODEL_CATALOG, serve
 from .streaming_modules import load_app_module, stream_settings
 
 
@@ -21,8 +22,7 @@ def emulator() -> Iterator[SageMakerRuntimeEmulator]:
 def streaming_environment(emulator):
     """What the stack gives the function, plus fake credentials and the emulator's address."""
     with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "CONTAINER_FORMAT",
-                     "INFERENCE_COMPONENT_NAME", "UPSTREAM_READ_TIMEOUT_SECONDS"):
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "UPSTREAM_READ_TIMEOUT_SECONDS"):
             env.delenv(name, raising=False)
         env.setenv("AWS_CONFIG_FILE", "/dev/null")
         env.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
@@ -31,7 +31,7 @@ def streaming_environment(emulator):
         env.setenv("AWS_DEFAULT_REGION", "us-east-1")
         env.setenv("AWS_EC2_METADATA_DISABLED", "true")
         env.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", emulator.url)
-        env.setenv("ENDPOINT_NAME", ENDPOINT_NAME)
+        env.setenv("MODEL_CATALOG", json.dumps(MODEL_CATALOG))
         # One attempt: the refusal tests assert the status mapping, not botocore's backoff.
         env.setenv("UPSTREAM_MAX_ATTEMPTS", "1")
         yield env
@@ -55,7 +55,7 @@ def relay_for(app_module):
     with_servers: list = []
 
     def start(**overrides) -> str:
-        settings = stream_settings.Settings(endpoint_name=ENDPOINT_NAME, upstream_max_attempts=1, **overrides)
+        settings = stream_settings.Settings.one_model(ENDPOINT_NAME, upstream_max_attempts=1, **overrides)
         context = serve(app_module.create_app(settings))
         with_servers.append(context)
         return context.__enter__()

@@ -11,6 +11,22 @@ from contextlib import contextmanager
 import uvicorn
 
 ENDPOINT_NAME = "streaming-endpoint"
+# The catalog the stack would write: two streaming models (TGI by default, LMI) on one endpoint,
+# and a model served asynchronously only.
+MODEL_CATALOG = {
+    "default": "chat",
+    "models": {
+        "chat": {
+            "container_format": "tgi",
+            "streaming": {"endpoint_name": ENDPOINT_NAME, "inference_component_name": f"{ENDPOINT_NAME}-chat"},
+        },
+        "small": {
+            "container_format": "lmi",
+            "streaming": {"endpoint_name": ENDPOINT_NAME, "inference_component_name": f"{ENDPOINT_NAME}-small"},
+        },
+        "summarizer": {"container_format": "lmi", "async": {"endpoint_name": "summarizer-async"}},
+    },
+}
 
 
 @contextmanager

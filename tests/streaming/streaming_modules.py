@@ -15,14 +15,17 @@ from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAMING_ROOT = ROOT / "lambda" / "streaming"
+# The deployed asset holds the shared package beside the function's own modules.
+SHARED_ROOT = ROOT / "lambda" / "shared"
 
 
 class _OnPath:
     def __enter__(self) -> None:
-        sys.path.insert(0, str(STREAMING_ROOT))
+        sys.path[0:0] = [str(STREAMING_ROOT), str(SHARED_ROOT)]
 
     def __exit__(self, *exc_info: object) -> None:
         sys.path.remove(str(STREAMING_ROOT))
+        sys.path.remove(str(SHARED_ROOT))
 
 
 def _import(name: str) -> ModuleType:

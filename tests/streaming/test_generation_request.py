@@ -85,29 +85,36 @@ Settings = stream_settings.Settings
 ConfigurationError = stream_settings.ConfigurationError
 
 
-def test_settings_default_to_tgi_with_a_60_second_read_timeout():
-    settings = Settings.from_environ({"ENDPOINT_NAME": "ep"})
-    assert settings == Settings(endpoint_name="ep", container_format="tgi", inference_component_name=None,
-                                upstream_read_timeout_seconds=60.0, upstream_max_attempts=2)
+CATALOG = json.dumps({
+    "default": "chat",
+    "models": {"chat": {"container_format": "lmi", "streaming": {"endpoint_name": "ep", "inference_component_name": "ic"}}},
+})
+
+
+def test_settings_default_to_a_60_second_read_timeout_and_two_attempts():
+    settings = Settings.from_environ({"MODEL_CATALOG": CATALOG})
+    assert (settings.upstream_read_timeout_seconds, settings.upstream_max_attempts) == (60.0, 2)
 
 
 def test_settings_read_every_variable():
-    settings = Settings.from_environ({
-        "ENDPOINT_NAME": "ep", "CONTAINER_FORMAT": "LMI", "INFERENCE_COMPONENT_NAME": "ic",
-        "UPSTREAM_READ_TIMEOUT_SECONDS": "2.5", "UPSTREAM_MAX_ATTEMPTS": "3",
-    })
-    assert settings == Settings(endpoint_name="ep", container_format="lmi", inference_component_name="ic",
-                                upstream_read_timeout_seconds=2.5, upstream_max_attempts=3)
+    settings = Settings.from_environ(
+        {"MODEL_CATALOG": CATALOG, "UPSTREAM_READ_TIMEOUT_SECONDS": "2.5", "UPSTREAM_MAX_ATTEMPTS": "3"}
+    )
+    chat = settings.catalog.resolve(None)
+    assert (chat.container_format, chat.streaming_target.endpoint_name, chat.streaming_target.inference_component_name) == (
+        "lmi", "ep", "ic",
+    )
+    assert (settings.upstream_read_timeout_seconds, settings.upstream_max_attempts) == (2.5, 3)
 
 
 @pytest.mark.parametrize(
     ("environ", "named"),
     [
-        ({}, "ENDPOINT_NAME"),
-        ({"ENDPOINT_NAME": "ep", "CONTAINER_FORMAT": "vllm"}, "CONTAINER_FORMAT"),
-        ({"ENDPOINT_NAME": "ep", "UPSTREAM_READ_TIMEOUT_SECONDS": "0"}, "UPSTREAM_READ_TIMEOUT_SECONDS"),
-        ({"ENDPOINT_NAME": "ep", "UPSTREAM_READ_TIMEOUT_SECONDS": "soon"}, "UPSTREAM_READ_TIMEOUT_SECONDS"),
-        ({"ENDPOINT_NAME": "ep", "UPSTREAM_MAX_ATTEMPTS": "0"}, "UPSTREAM_MAX_ATTEMPTS"),
+        ({}, "MODEL_CATALOG"),
+        ({"MODEL_CATALOG": "{not json"}, "MODEL_CATALOG"),
+        ({"MODEL_CATALOG": CATALOG, "UPSTREAM_READ_TIMEOUT_SECONDS": "0"}, "UPSTREAM_READ_TIMEOUT_SECONDS"),
+        ({"MODEL_CATALOG": CATALOG, "UPSTREAM_READ_TIMEOUT_SECONDS": "soon"}, "UPSTREAM_READ_TIMEOUT_SECONDS"),
+        ({"MODEL_CATALOG": CATALOG, "UPSTREAM_MAX_ATTEMPTS": "0"}, "UPSTREAM_MAX_ATTEMPTS"),
     ],
 )
 def test_bad_settings_stop_the_start_naming_the_variable(environ, named):

@@ -15,7 +15,8 @@ import pytest
 
 from .emulator import parts
 from .sse_client import StreamingCall
-from .streaming_modules import STREAMING_ROOT
+from .relay_server import MODEL_CATALOG
+from .streaming_modules import SHARED_ROOT, STREAMING_ROOT
 from .streams import tgi_stream
 
 
@@ -31,7 +32,9 @@ def lambda_web_adapter_target(emulator):
     environment = {
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         "AWS_LWA_PORT": str(port),
-        "ENDPOINT_NAME": "streaming-endpoint",
+        "MODEL_CATALOG": json.dumps(MODEL_CATALOG),
+        # The deployed asset holds the shared package in its root; here it is a folder of its own.
+        "PYTHONPATH": str(SHARED_ROOT),
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": emulator.url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

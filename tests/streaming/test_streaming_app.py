@@ -45,7 +45,7 @@ def test_tgi_stream_is_relayed_token_by_token_then_done(emulator, relay_url):
         assert wire(call) == tokens_then_done(["Hello", ",", " wörld", " 😀"])
 
 
-def test_the_endpoint_is_invoked_with_a_streaming_body_and_json_content_type(emulator, relay_url):
+def test_the_default_models_component_is_invoked_with_a_streaming_body_and_json_content_type(emulator, relay_url):
     scenario = emulator.script(parts(tgi_stream(["a"]), cuts=[]))
     with generate(relay_url, scenario.key, {"temperature": 0.5}) as call:
         wire(call)
@@ -53,7 +53,7 @@ def test_the_endpoint_is_invoked_with_a_streaming_body_and_json_content_type(emu
     assert request["endpoint"] == "streaming-endpoint"
     assert request["headers"]["content-type"] == "application/json"
     assert request["body"] == {"inputs": scenario.key, "stream": True, "parameters": {"temperature": 0.5}}
-    assert "x-amzn-sagemaker-inference-component" not in request["headers"]
+    assert request["headers"]["x-amzn-sagemaker-inference-component"] == "streaming-endpoint-chat"
 
 
 def test_lmi_stream_is_relayed_token_by_token_then_done(emulator, relay_for):
@@ -307,7 +307,7 @@ class _ClientReturning:
 
 def test_an_unexpected_failure_after_the_stream_began_is_still_an_error_event(app_module):
     upstream = _BrokenEventStream()
-    app = app_module.create_app(stream_settings.Settings(endpoint_name=ENDPOINT_NAME),
+    app = app_module.create_app(stream_settings.Settings.one_model(ENDPOINT_NAME),
                                 client=_ClientReturning(upstream))
     with serve(app) as url, generate(url, "x") as call:
         assert wire(call) == [

@@ -47,6 +47,7 @@ class InferenceRecord:
     failure_reason: str | None
     submitted_at: str | None
     completed_at: str | None
+    model: str | None = None
 
 
 class SubmissionConflict(Exception):
@@ -60,14 +61,14 @@ class InferenceRequestStore:
         self._record_ttl = record_ttl
 
     def record_submission(
-        self, *, inference_id: str, principal: str, input_location: str, submitted_at: datetime
+        self, *, inference_id: str, principal: str, input_location: str, submitted_at: datetime, model: str
     ) -> None:
         try:
             self._dynamodb.update_item(
                 TableName=self._table,
                 Key={"inference_id": {"S": inference_id}},
                 UpdateExpression=(
-                    "SET principal = :principal, input_location = :input_location, "
+                    "SET principal = :principal, input_location = :input_location, model = :model, "
                     "submitted_at = :submitted_at, expires_at = :expires_at, "
                     "#status = if_not_exists(#status, :in_progress)"
                 ),
@@ -76,6 +77,7 @@ class InferenceRequestStore:
                 ExpressionAttributeValues={
                     ":principal": {"S": principal},
                     ":input_location": {"S": input_location},
+                    ":model": {"S": model},
                     ":submitted_at": {"S": iso_utc(submitted_at)},
                     ":expires_at": {"N": str(self._expiry(submitted_at))},
                     ":in_progress": {"S": IN_PROGRESS},
@@ -146,6 +148,7 @@ class InferenceRequestStore:
             failure_reason=text("failure_reason"),
             submitted_at=text("submitted_at"),
             completed_at=text("completed_at"),
+            model=text("model"),
         )
 
     def _expiry(self, moment: datetime) -> int:
