@@ -20,6 +20,7 @@ from stacks.constructs.secure_storage import (
     data_bucket,
     encryption_key,
     log_retention,
+    model_bucket,
     payload_bucket_name,
     removal_policy_of,
 )
@@ -115,6 +116,14 @@ class AsyncInferenceStack(Stack):
             expiry_days=storage.output_expiry_days,
             removal_policy=removal,
         )
+        self.model_bucket = model_bucket(
+            self,
+            "Models",
+            bucket_name=payload_bucket_name(self, config.resource_prefix, "models"),
+            key=self.key,
+            access_logs=logs_bucket,
+            removal_policy=removal,
+        )
         # SageMaker publishes results with the endpoint's execution role, whose policy names the topics.
         sagemaker = TopicPublisher.iam_principals_of_this_account()
         self.success_topic = SecureTopic(
@@ -159,6 +168,8 @@ class AsyncInferenceStack(Stack):
 
         CfnOutput(self, "InputBucketName", value=self.input_bucket.bucket_name)
         CfnOutput(self, "OutputBucketName", value=self.output_bucket.bucket_name)
+        CfnOutput(self, "ModelBucketName", value=self.model_bucket.bucket_name)
+        CfnOutput(self, "ModelKeyArn", value=self.key.key_arn)
         CfnOutput(self, "SuccessTopicArn", value=self.success_topic.topic_arn)
         CfnOutput(self, "ErrorTopicArn", value=self.error_topic.topic_arn)
         CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)

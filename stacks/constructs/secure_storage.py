@@ -153,6 +153,51 @@ def data_bucket(
     return bucket
 
 
+def model_bucket(
+    scope: Construct,
+    id: str,
+    *,
+    bucket_name: str,
+    key: kms.IKey,
+    access_logs: s3.IBucket,
+    removal_policy: RemovalPolicy,
+) -> s3.Bucket:
+    """Model files mirrored from the Hub (`llm-infer mirror`): KMS, SSL only, versioned, access-logged.
+
+    Current versions never expire: a catalog entry points at them. An overwritten or deleted file
+    stays restorable for 30 days as a noncurrent version.
+    """
+    bucket = s3.Bucket(
+        scope,
+        id,
+        bucket_name=bucket_name,
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        versioned=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"{id}/",
+        lifecycle_rules=[
+            s3.LifecycleRule(
+                noncurrent_version_expiration=Duration.days(30),
+                abort_incomplete_multipart_upload_after=Duration.days(1),
+            )
+        ],
+        removal_policy=removal_policy,
+        auto_delete_objects=empties_on_delete(removal_policy),
+    )
+    Validations.of(bucket.node.default_child).acknowledge(
+        Acknowledgment(
+            id="NIST.800.53.R5-S3BucketReplicationEnabled",
+            reason="Mirrored model files can be mirrored again from the Hub at the same pinned revision.",
+        )
+    )
+    return bucket
+
+
 def acknowledge_no_replica(bucket: s3.IBucket) -> None:
     """For buckets created elsewhere (CDK Pipelines' artifacts) that hold only rebuildable objects."""
     Validations.of(bucket.node.default_child).acknowledge(_NO_REPLICA)

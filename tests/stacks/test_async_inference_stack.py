@@ -184,7 +184,7 @@ def test_key_rotates(stage):
 def test_every_bucket_is_private_encrypted_and_ssl_only(stage):
     _, _, template = stage
     buckets = template.find_resources("AWS::S3::Bucket")
-    assert len(buckets) == 3
+    assert len(buckets) == 4
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
         assert props["PublicAccessBlockConfiguration"] == {
@@ -202,7 +202,8 @@ def test_every_bucket_is_private_encrypted_and_ssl_only(stage):
 def test_payload_buckets_use_the_customer_managed_key_and_log_access(stage):
     _, config, template = stage
     key_arn = {"Fn::GetAtt": [_logical_id(template, "AWS::KMS::Key"), "Arn"]}
-    payload = template.find_resources("AWS::S3::Bucket", {"Properties": {"LoggingConfiguration": Match.any_value()}})
+    logged = template.find_resources("AWS::S3::Bucket", {"Properties": {"LoggingConfiguration": Match.any_value()}})
+    payload = {i: b for i, b in logged.items() if not i.startswith("Models")}
     assert len(payload) == 2
     expiries = set()
     for bucket in payload.values():
@@ -210,6 +211,19 @@ def test_payload_buckets_use_the_customer_managed_key_and_log_access(stage):
         assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
         expiries.add(bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"])
     assert expiries == {config.storage.input_expiry_days, config.storage.output_expiry_days}
+
+
+def test_model_bucket_keeps_mirrored_files_versioned_encrypted_and_logged(stage):
+    _, _, template = stage
+    props = template.to_json()["Resources"][_logical_id(template, "AWS::S3::Bucket", "Models")]["Properties"]
+    key_arn = {"Fn::GetAtt": [_logical_id(template, "AWS::KMS::Key"), "Arn"]}
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["LoggingConfiguration"]["LogFilePrefix"] == "Models/"
+    (lifecycle,) = props["LifecycleConfiguration"]["Rules"]
+    assert "ExpirationInDays" not in lifecycle, "the catalog points at current versions: they never expire"
+    assert lifecycle["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
 
 
 def test_every_topic_is_encrypted_and_ssl_only(stage):

@@ -34,6 +34,7 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     },
     "AsyncInference/Input/Resource": {"NIST.800.53.R5-S3BucketReplicationEnabled"},
     "AsyncInference/Output/Resource": {"NIST.800.53.R5-S3BucketReplicationEnabled"},
+    "AsyncInference/Models/Resource": {"NIST.800.53.R5-S3BucketReplicationEnabled"},
     "Streaming/StreamingEndpoint/Config": NVME_VOLUME,
     "Streaming/StreamingEndpoint/ExecutionPolicy/Resource": {"AwsSolutions-IAM5[Resource::*]"},
     "Api/Api/CloudWatchRole/Resource": {

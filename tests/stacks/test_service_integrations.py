@@ -192,11 +192,11 @@ def test_result_topics_may_deliver_to_the_encrypted_notification_queue(stage):
 # --- S3 server access logging -> the log bucket -----------------------------------------------
 
 
-def test_s3_may_deliver_each_payload_buckets_access_logs(stage):
+def test_s3_may_deliver_each_logged_buckets_access_logs(stage):
     stack = stage.async_inference
     template = template_of(stage, "async_inference")
     logged = template.find_resources("AWS::S3::Bucket", {"Properties": {"LoggingConfiguration": {}}})
-    assert len(logged) == 2
+    assert len(logged) == 3, "input, output and model buckets"
     for bucket_id, bucket in logged.items():
         log_bucket = bucket["Properties"]["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
         (policy,) = [
