@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
+from inference_client import mirror
 from inference_client.api import TERMINAL_STATUSES, ApiError, InferenceApi
 from inference_client.progress import WaitProgress, format_elapsed
 from inference_client.signing import (
@@ -78,6 +79,41 @@ def status(args: argparse.Namespace) -> int:
 
 def models(args: argparse.Namespace) -> int:
     print(json.dumps(_connect(args).models(), indent=2))
+    return EXIT_OK
+
+
+def mirror_model(args: argparse.Namespace) -> int:
+    """Copy a Hub model at a pinned commit into the model bucket, then print its catalog entry."""
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    require_credentials(session)
+    try:
+        repository = mirror.HubRepository(
+            new_http(), args.hub_url, args.model_id, args.revision, token=os.environ.get("HF_TOKEN") or None
+        )
+    except mirror.MirrorError as error:
+        raise CannotRun(str(error)) from None
+    prefix = args.prefix or mirror.default_prefix(args.model_id, args.revision)
+    if not prefix.endswith("/"):
+        raise CannotRun(f"--prefix must end with '/' (got {prefix!r})")
+    s3 = session.client("s3")
+    try:
+        files = mirror.selected(repository.files(), args.include or [], args.exclude or [])
+        if not files:
+            raise mirror.MirrorError("no file of the model matches --include/--exclude")
+
+        def report(done: mirror.MirroredFile) -> None:
+            verb = "copied" if done.uploaded else "already there"
+            print(f"{verb}: {done.path} ({done.size} bytes, verified)", file=sys.stderr)
+
+        mirror.mirror(repository, files, s3=s3, bucket=args.bucket, prefix=prefix, on_file=report)
+        key_arn = mirror.bucket_key_arn(s3, args.bucket)
+    except mirror.MirrorError as error:
+        return _fail(str(error), EXIT_FAILED)
+    except (BotoCoreError, ClientError) as error:
+        return _fail(f"S3: {error}", EXIT_FAILED)
+    name = args.name or args.model_id.split("/", 1)[1].lower().replace(".", "-")[:20]
+    print(f"# {args.model_id} at {args.revision}, {len(files)} files verified; paste under 'models:'")
+    print(mirror.config_block(name, args.bucket, prefix, key_arn), end="")
     return EXIT_OK
 
 
@@ -289,6 +325,28 @@ def _parser() -> argparse.ArgumentParser:
 
     command = commands.add_parser("models", parents=on_command, help="list the API's models and their modes as JSON")
     command.set_defaults(run=models)
+
+    command = commands.add_parser(
+        "mirror",
+        parents=on_command,
+        help="copy a Hub model at a pinned commit into the model bucket, verifying every file",
+        description=(
+            "Copies every file of MODEL_ID at --revision into --bucket (the ModelBucketName output of the "
+            "<resource_prefix>-async-inference stack), checking each against the Hub's hashes, and prints the "
+            "catalog entry to paste. Set HF_TOKEN for a gated model: it is sent to the Hub only."
+        ),
+    )
+    command.add_argument("model_id", help="the Hub model, e.g. Qwen/Qwen2.5-7B-Instruct")
+    command.add_argument("--revision", required=True, help="the commit sha to mirror (40 hex characters)")
+    command.add_argument("--bucket", required=True, help="the environment's model bucket")
+    command.add_argument("--prefix", help="key prefix ending in '/' (default: hub/<model id>/<revision>/)")
+    command.add_argument("--name", help="the model's name in the printed catalog entry")
+    command.add_argument("--include", action="append", help="only files matching this glob (repeatable)")
+    command.add_argument("--exclude", action="append", help="skip files matching this glob (repeatable)")
+    command.add_argument(
+        "--hub-url", default=os.environ.get("HF_ENDPOINT", "https://huggingface.co"), help="the Hub (default: HF_ENDPOINT)"
+    )
+    command.set_defaults(run=mirror_model)
 
     return parser
 
