@@ -42,6 +42,7 @@ class AsyncModel(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.endpoint = AsyncInferenceEndpoint(self, "Endpoint", model_name=model_name, model=model, **endpoint_props)
+        CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name, description=f"{model_name}: async endpoint")
         scaling = model.async_.scaling
         self.scaling = BacklogScaling(
             self,

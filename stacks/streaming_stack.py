@@ -52,6 +52,12 @@ class StreamingModel(Construct):
             # An inference component starts with at least one copy; scaling takes it to zero.
             initial_copies=max(minimum, 1),
         )
+        CfnOutput(
+            self,
+            "InferenceComponentName",
+            value=self.component.inference_component_name,
+            description=f"{model_name}: inference component",
+        )
         self.scaling = CopyScaling(
             self,
             "Scaling",

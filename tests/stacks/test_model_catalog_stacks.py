@@ -274,3 +274,14 @@ def async_endpoint_names(stage: InferenceStage) -> set[str]:
 def test_only_the_changed_and_the_added_model_get_new_endpoints(catalog_stage, changed_stage):
     added = async_endpoint_names(changed_stage) - async_endpoint_names(catalog_stage)
     assert {name.rsplit("-", 2)[0] for name in added} == {"llm-cat-summarizer", "llm-cat-extra"}
+
+
+def test_each_model_names_its_endpoint_or_component_in_the_stack_outputs(async_template, streaming_template):
+    async_outputs = {o["Description"]: o["Value"] for o in async_template.to_json()["Outputs"].values() if "Description" in o}
+    endpoints = {e["Properties"]["EndpointName"] for e in async_template.find_resources("AWS::SageMaker::Endpoint").values()}
+    assert {k: v for k, v in async_outputs.items() if k.endswith("async endpoint")}.keys() == {
+        f"{name}: async endpoint" for name in ("chat", "coder", "summarizer")
+    }
+    assert set(v for k, v in async_outputs.items() if k.endswith("async endpoint")) == endpoints
+    streaming_outputs = {o.get("Description") for o in streaming_template.to_json()["Outputs"].values()}
+    assert {f"{name}: inference component" for name in ("chat", "coder", "legacy")} <= streaming_outputs
