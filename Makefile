@@ -21,12 +21,16 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip==25.3
 
-$(STAMPS)/python: $(PY) requirements.txt requirements-dev.txt requirements-images.txt cli/pyproject.toml
+$(STAMPS)/python: $(PY) requirements.txt requirements-dev.txt cli/pyproject.toml
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
-	@# AWS's image table: data only, so none of sagemaker-core's dependencies are installed.
-	$(VENV)/bin/pip install --quiet --no-deps -r requirements-images.txt
 	@# The client CLI (llm-infer); its one dependency, boto3, is pinned above.
 	$(VENV)/bin/pip install --quiet --no-deps -e ./cli
+	@mkdir -p $(STAMPS) && touch $@
+
+# AWS's image table, as a wheel file: data only, never installed (see requirements-images.txt).
+$(STAMPS)/images: $(PY) requirements-images.txt
+	rm -rf $(STAMPS)/wheels
+	$(VENV)/bin/pip download --quiet --no-deps --only-binary=:all: -r requirements-images.txt -d $(STAMPS)/wheels
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/node: $(STAMPS)/python package.json package-lock.json
@@ -39,7 +43,7 @@ synth: $(STAMPS)/node
 	$(CDK) synth --quiet
 
 ## test: the whole test suite (template assertions, nag, cfn-lint, handlers against emulators)
-test: $(STAMPS)/node
+test: $(STAMPS)/node $(STAMPS)/images
 	$(WITH_NODE) $(PY) -m pytest
 
 ## bench: wall-time ratios measured in one run (see bench/)
@@ -50,7 +54,7 @@ bench: $(STAMPS)/node
 cli: $(STAMPS)/python
 
 ## images: regenerate stacks/serving_images.json from the sagemaker-core pinned in requirements-images.txt
-images: $(STAMPS)/python
+images: $(STAMPS)/python $(STAMPS)/images
 	$(PY) scripts/generate_serving_images.py
 
 ## bootstrap: prepare the account and region of your current AWS credentials for cdk deploy (once)

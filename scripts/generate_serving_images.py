@@ -4,8 +4,8 @@
 the diff and commit it. Synth reads only the generated file: sagemaker-core, its import-time work
 and its dependency tree (pandas, numpy, scipy, ...) stay out of the synth path and the pipeline.
 
-Only the package's data files are read (`sagemaker/core/image_uri_config/*.json`); its code is
-never imported. Tags are formed the way its `image_uris.retrieve` forms them for a GPU
+The wheel is downloaded into .make/wheels, never installed: only its data files are read
+(`sagemaker/core/image_uri_config/*.json`), never its code. Tags are formed the way its `image_uris.retrieve` forms them for a GPU
 instance: tag prefix, processor, Python version and container version, joined by '-'.
 """
 
@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import json
 import sys
-from importlib import metadata
+import zipfile
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 DISTRIBUTION = "sagemaker-core"
-TABLE = Path(__file__).resolve().parents[1] / "stacks" / "serving_images.json"
+PINS = ROOT / "requirements-images.txt"
+WHEELS = ROOT / ".make" / "wheels"
+TABLE = ROOT / "stacks" / "serving_images.json"
 # Framework in our config -> (sagemaker-core file, image scope inside it, or None when unscoped).
 SOURCES = {
     "lmi": ("djl-lmi.json", None),
@@ -27,11 +30,20 @@ SOURCES = {
 PROCESSOR = "gpu"
 
 
-def _config_file(name: str) -> Path:
-    for file in metadata.files(DISTRIBUTION) or ():
-        if file.name == name and file.parent.name == "image_uri_config":
-            return Path(file.locate())
-    raise SystemExit(f"{name} not found in the installed {DISTRIBUTION}; run `make .make/python` first")
+def pinned_version() -> str:
+    for line in PINS.read_text().splitlines():
+        if line.startswith(f"{DISTRIBUTION}=="):
+            return line.split("==", 1)[1].split()[0]
+    raise SystemExit(f"{PINS.name} pins no {DISTRIBUTION}")
+
+
+def config_file(name: str) -> bytes:
+    """One of AWS's tables, `sagemaker/core/image_uri_config/<name>`, from the pinned wheel."""
+    wheel = WHEELS / f"{DISTRIBUTION.replace('-', '_')}-{pinned_version()}-py3-none-any.whl"
+    if not wheel.exists():
+        raise SystemExit(f"{wheel} is missing; run `make .make/images` first")
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(f"sagemaker/core/image_uri_config/{name}")
 
 
 def _tag(table: dict, version_config: dict) -> str:
@@ -49,7 +61,7 @@ def _tag(table: dict, version_config: dict) -> str:
 def generate() -> dict:
     frameworks = {}
     for framework, (file_name, scope) in SOURCES.items():
-        data = json.loads(_config_file(file_name).read_text())
+        data = json.loads(config_file(file_name))
         table = data[scope] if scope else data
         versions = {}
         for version, config in table["versions"].items():
@@ -61,7 +73,7 @@ def generate() -> dict:
         latest = max(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
         frameworks[framework] = {"source_file": file_name, "latest": latest, "versions": versions}
     return {
-        "generated_from": f"{DISTRIBUTION}=={metadata.version(DISTRIBUTION)} (sagemaker/core/image_uri_config)",
+        "generated_from": f"{DISTRIBUTION}=={pinned_version()} (sagemaker/core/image_uri_config)",
         "regenerate_with": "make images",
         "frameworks": frameworks,
     }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.async_inference_stack import AsyncInferenceStack
-from stacks.config import EnvironmentConfig
+from stacks.config import ConfigError, EnvironmentConfig
 from stacks.constructs.async_api_function import AsyncApiFunction
 from stacks.constructs.request_store import RequestStore
 from stacks.constructs.rest_api import InferenceRestApi
@@ -15,7 +17,12 @@ from stacks.constructs.secure_storage import encryption_key, log_retention, payl
 from stacks.constructs.streaming_front import StreamingFront
 from stacks.streaming_stack import StreamingStack
 
-def model_catalog(config: EnvironmentConfig, async_inference: AsyncInferenceStack, streaming: StreamingStack | None) -> dict:
+# Lambda allows 4 KB for all of a function's environment variables together (Lambda quotas); the
+# catalog may take most of it, the functions' other variables need the rest.
+CATALOG_BUDGET_BYTES = 3072
+
+
+def model_catalog(config: EnvironmentConfig, async_inference: AsyncInferenceStack, streaming: StreamingStack | None) -> str:
     """MODEL_CATALOG, the document every API function routes by (lambda/shared/inference_common/catalog.py)."""
     models = {}
     for name, model in config.models.items():
@@ -29,7 +36,14 @@ def model_catalog(config: EnvironmentConfig, async_inference: AsyncInferenceStac
                 "inference_component_name": component.inference_component_name,
             }
         models[name] = entry
-    return {"default": config.default_model, "models": models}
+    text = json.dumps({"default": config.default_model, "models": models}, separators=(",", ":"), sort_keys=True)
+    if len(text.encode()) > CATALOG_BUDGET_BYTES:
+        raise ConfigError(
+            f"{config.stage_name}: the catalog's {len(models)} models make MODEL_CATALOG {len(text.encode())} bytes, "
+            f"above the {CATALOG_BUDGET_BYTES} it may take of a Lambda function's 4 KB of environment variables: "
+            "serve fewer models in this environment, or give them shorter names"
+        )
+    return text
 
 
 class ApiStack(Stack):

@@ -3,10 +3,12 @@ scaling and alarms."""
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -35,13 +37,33 @@ class AsyncModel(Construct):
         scope: Construct,
         id: str,
         *,
+        name_prefix: str,
         model_name: str,
         model: ModelConfig,
+        input_bucket: s3.IBucket,
+        output_bucket: s3.IBucket,
+        key: kms.IKey,
+        success_topic: sns.ITopic,
+        error_topic: sns.ITopic,
         alarm_recipients: AlarmRecipients,
-        **endpoint_props,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
-        self.endpoint = AsyncInferenceEndpoint(self, "Endpoint", model_name=model_name, model=model, **endpoint_props)
+        self.endpoint = AsyncInferenceEndpoint(
+            self,
+            "Endpoint",
+            name_prefix=name_prefix,
+            model_name=model_name,
+            model=model,
+            input_bucket=input_bucket,
+            output_bucket=output_bucket,
+            key=key,
+            success_topic=success_topic,
+            error_topic=error_topic,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+        )
         CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name, description=f"{model_name}: async endpoint")
         scaling = model.async_.scaling
         self.scaling = BacklogScaling(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aws_cdk import RemovalPolicy, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -31,7 +29,7 @@ class AsyncApiFunction(Construct):
         id: str,
         *,
         settings: ApiConfig,
-        catalog: dict,
+        catalog: str,
         endpoints: list[AsyncInferenceEndpoint],
         store: RequestStore,
         input_bucket: s3.IBucket,
@@ -50,7 +48,7 @@ class AsyncApiFunction(Construct):
             name="async_api",
             description="Submits async inferences, reports their status and results",
             environment={
-                "MODEL_CATALOG": json.dumps(catalog, separators=(",", ":"), sort_keys=True),
+                "MODEL_CATALOG": catalog,
                 "INPUT_BUCKET": input_bucket.bucket_name,
                 "OUTPUT_BUCKET": output_bucket.bucket_name,
                 "REQUESTS_TABLE": store.requests_table.table_name,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -30,7 +28,7 @@ class StreamingFront(Construct):
         id: str,
         *,
         settings: StreamingEndpointConfig,
-        catalog: dict,
+        catalog: str,
         components: list[InferenceComponentModel],
         reserved_concurrency: int,
         key: kms.IKey,
@@ -59,7 +57,7 @@ class StreamingFront(Construct):
                 "AWS_LWA_INVOKE_MODE": "response_stream",
                 "AWS_LWA_PORT": "8080",
                 "AWS_LWA_READINESS_CHECK_PATH": "/healthz",
-                "MODEL_CATALOG": json.dumps(catalog, separators=(",", ":"), sort_keys=True),
+                "MODEL_CATALOG": catalog,
                 "UPSTREAM_READ_TIMEOUT_SECONDS": str(settings.upstream_read_timeout_seconds),
             },
             key=key,

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-from importlib import metadata
-from pathlib import Path
 
 import pytest
 
 from stacks.gpu_instances import GPU_INSTANCES, UnknownInstanceType, gpu_instance
+from tests.scripts.image_table_generator import generator
 
 
-def _aws_gpu_table() -> dict[str, dict]:
-    for file in metadata.files("sagemaker-core") or ():
-        if file.name == "instance_gpu_info.json":
-            return json.loads(Path(file.locate()).read_text())["us-east-1"]
-    raise AssertionError("sagemaker-core's instance_gpu_info.json is not installed")
-
-
-AWS = _aws_gpu_table()
+# AWS's SDK table from the pinned sagemaker-core wheel; the figures are the same in every region.
+AWS = json.loads(generator.config_file("instance_gpu_info.json"))["us-east-1"]
 LISTED_BY_AWS = sorted(set(AWS) & set(GPU_INSTANCES))
 
 

@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from importlib import metadata
-from pathlib import Path
 
 import pytest
 
 from stacks import serving_images
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("generate_serving_images", ROOT / "scripts" / "generate_serving_images.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _pinned_sagemaker_core() -> str:
-    for line in (ROOT / "requirements-images.txt").read_text().splitlines():
-        if line.startswith("sagemaker-core=="):
-            return line.split("==", 1)[1].strip()
-    raise AssertionError("requirements-images.txt pins no sagemaker-core")
-
-
-def test_the_installed_sagemaker_core_is_the_pinned_one():
-    assert metadata.version("sagemaker-core") == _pinned_sagemaker_core()
+from tests.scripts.image_table_generator import generator as GENERATOR
 
 
 def test_committed_table_is_what_make_images_generates_from_the_pinned_release():
-    generator = _generator()
     committed = serving_images.TABLE.read_text()
-    assert committed == generator.render(generator.generate()), "run `make images` and commit the result"
+    assert committed == GENERATOR.render(GENERATOR.generate()), "run `make images` and commit the result"
 
 
 def test_table_names_its_provenance():
-    assert serving_images.provenance() == f"sagemaker-core=={_pinned_sagemaker_core()} (sagemaker/core/image_uri_config)"
+    assert serving_images.provenance() == f"sagemaker-core=={GENERATOR.pinned_version()} (sagemaker/core/image_uri_config)"
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from aws_cdk import App, Stage
 from aws_cdk.assertions import Template
 
-from stacks.config import parse_environment_config
+from stacks.config import ConfigError, parse_environment_config
 from stacks.nag import nag_packs
 from stacks.serving_images import serving_image
 from stacks.stage import InferenceStage
@@ -285,3 +285,12 @@ def test_each_model_names_its_endpoint_or_component_in_the_stack_outputs(async_t
     assert set(v for k, v in async_outputs.items() if k.endswith("async endpoint")) == endpoints
     streaming_outputs = {o.get("Description") for o in streaming_template.to_json()["Outputs"].values()}
     assert {f"{name}: inference component" for name in ("chat", "coder", "legacy")} <= streaming_outputs
+
+
+def test_a_catalog_too_large_for_lambdas_environment_stops_synth_with_a_config_error():
+    data = copy.deepcopy(CATALOG)
+    summarizer = data["models"].pop("summarizer")
+    for number in range(30):
+        data["models"][f"summarizer-number-{number:02d}"] = copy.deepcopy(summarizer)
+    with pytest.raises(ConfigError, match=r"Catalog: the catalog's 33 models make MODEL_CATALOG \d+ bytes, above the 3072"):
+        stage_of(data)
