@@ -27,7 +27,10 @@ class InferenceComponentModel(Construct):
 
     The component reserves `resources.gpus` accelerators and `resources.memory_mb` of host memory
     per copy; SageMaker places copies on the endpoint's instances and starts instances for them.
-    SageMaker writes the component's container logs to /aws/sagemaker/InferenceComponents/<name>.
+    The model's own role pulls its image and reads its files: CreateModel's ExecutionRoleArn is
+    "the role SageMaker can assume to access model artifacts and docker image for deployment"
+    (SageMaker API reference, CreateModel), so no other model's role can read them. SageMaker
+    writes the component's container logs to /aws/sagemaker/InferenceComponents/<name>.
     """
 
     def __init__(
