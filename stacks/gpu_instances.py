@@ -30,10 +30,6 @@ class GpuInstance:
     accelerator_memory_mib: int
     host_memory_mib: int
 
-    @property
-    def memory_per_accelerator_mib(self) -> int:
-        return self.accelerator_memory_mib // self.accelerators
-
 
 def _family(family: str, per_gpu_gib: int, sizes: dict[str, tuple[int, int]]) -> dict[str, GpuInstance]:
     """`sizes`: size -> (GPUs, host memory GiB)."""
