@@ -89,7 +89,7 @@ class HubRepository:
             info = json.loads(response.data)
             if info["sha"] != self.revision:
                 raise MirrorError(f"the Hub answered for commit {info['sha']}, not {self.revision}")
-            return [_hub_file(sibling) for sibling in info["siblings"]]
+            return [parse_hub_file(sibling) for sibling in info["siblings"]]
         except (ValueError, KeyError, TypeError) as error:
             raise MirrorError(f"the Hub's file list for {self.model_id} is not what the Hub API returns: {error}") from None
 
@@ -134,7 +134,7 @@ class HubRepository:
             raise MirrorError(f"cannot reach {urlsplit(url).netloc}: {error}") from None
 
 
-def _hub_file(sibling: dict) -> HubFile:
+def parse_hub_file(sibling: dict) -> HubFile:
     path = sibling["rfilename"]
     parts = PurePosixPath(path).parts
     if not path or path.startswith("/") or ".." in parts:
@@ -148,7 +148,7 @@ def _hub_file(sibling: dict) -> HubFile:
     )
 
 
-class _Verifier:
+class FileVerifier:
     """Hashes a file as it arrives and checks it against what the Hub lists."""
 
     def __init__(self, file: HubFile) -> None:
@@ -211,7 +211,7 @@ def mirror(
 
 
 def _copy(repository: HubRepository, file: HubFile, *, s3: Any, bucket: str, key: str) -> MirroredFile:
-    verifier = _Verifier(file)
+    verifier = FileVerifier(file)
     with tempfile.NamedTemporaryFile(prefix="llm-infer-mirror-") as staged:
 
         def write(chunk: bytes) -> None:
