@@ -221,12 +221,13 @@ def execution_role(
         roles=[role],
         statements=statements,
     )
+    unscoped = sorted({action for s in statements if s.resources == ["*"] for action in s.actions})
     Validations.of(policy.node.default_child).acknowledge(
         Acknowledgment(
             id="AwsSolutions-IAM5[Resource::*]",
             reason=(
-                "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level "
-                "permissions; PutMetricData is limited to the /aws/sagemaker/Endpoints namespace."
+                f"IAM has no resource-level permissions for {' or '.join(unscoped)}; PutMetricData is "
+                "limited to the /aws/sagemaker/Endpoints namespace."
             ),
         )
     )
