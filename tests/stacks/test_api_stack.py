@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Template
 
 from stacks.config import load_all
 from tests.stacks.conftest import STAGE_NAMES
+
+# The handlers' shared package, as each function's asset holds it at its root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lambda" / "shared"))
+from inference_common.catalog import ModelCatalog  # noqa: E402
 
 CONFIGS = {c.stage_name: c for c in load_all()}
 
@@ -244,3 +250,17 @@ KEPT_ACROSS_THE_SPLIT = {
 def test_splitting_the_api_stack_into_constructs_replaces_nothing(synthesized):
     resources = synthesized.template("Dev", "api").to_json()["Resources"]
     assert {i: resources[i]["Type"] for i in KEPT_ACROSS_THE_SPLIT if i in resources} == KEPT_ACROSS_THE_SPLIT
+
+
+def test_the_catalog_the_stack_writes_is_the_one_the_handlers_read(stage):
+    """The contract of lambda/shared/inference_common/catalog.py, checked with its own reader."""
+    config, api, _ = stage
+    expected_modes = {
+        name: tuple(mode for mode, block in (("async", model.async_), ("streaming", model.streaming)) if block)
+        for name, model in config.models.items()
+    }
+    for service in ("async_api", "streaming"):
+        _, handler = function(api, service)
+        catalog = ModelCatalog.from_json(handler["Properties"]["Environment"]["Variables"]["MODEL_CATALOG"])
+        assert catalog.default == config.default_model
+        assert {name: model.modes for name, model in catalog.models.items()} == expected_modes
