@@ -75,3 +75,11 @@ destroy: $(STAMPS)/node
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out $(STAMPS)
+
+## cost: what each environment costs idle, per GPU hour, per wake and at most (prices: ops/prices.yaml)
+cost: synth
+	$(PY) -m ops cost
+
+## preflight: make preflight STAGE=Prod compares the account's SageMaker quotas with the environment (needs credentials)
+preflight: $(STAMPS)/python
+	$(PY) -m ops preflight --stage "$(STAGE)"

@@ -1,0 +1,73 @@
+"""python -m ops cost | preflight: see ops/__init__.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stacks.config import ConfigError, load_all
+
+
+def _stage(configs, name: str):
+    for config in configs:
+        if config.stage_name.lower() == name.lower():
+            return config
+    sys.exit(f"error: no environment named {name!r}; choose one of: {', '.join(c.stage_name for c in configs)}")
+
+
+def cost(args: argparse.Namespace, configs) -> int:
+    from ops.cost import BilledResources, PriceTable, estimate, render_markdown
+
+    prices = PriceTable.load()
+    try:
+        reports = [
+            estimate(config, BilledResources.from_assembly(args.assembly, config.stage_name), prices)
+            for config in configs
+        ]
+    except FileNotFoundError as err:
+        sys.exit(f"error: {err}")
+    print(render_markdown(reports))
+    return 0
+
+
+def preflight(args: argparse.Namespace, configs) -> int:
+    import boto3
+
+    from ops.capacity import instance_needs
+    from ops.quotas import preflight as check_quotas
+    from ops.quotas import render
+
+    config = _stage(configs, args.stage)
+    region = config.region or args.region or boto3.session.Session().region_name
+    if not region:
+        sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
+    session = boto3.session.Session(region_name=region)
+    checks = check_quotas(
+        instance_needs(config),
+        service_quotas=session.client("service-quotas"),
+        sagemaker=session.client("sagemaker"),
+        excluding_prefix=config.resource_prefix,
+    )
+    print(render(config.stage_name, region, checks))
+    return 1 if any(item.short_by for item in checks) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ops")
+    commands = parser.add_subparsers(dest="command", required=True)
+    cost_parser = commands.add_parser("cost", help="idle, active, wake and maximum cost of every environment")
+    cost_parser.add_argument("--assembly", type=Path, default=Path("cdk.out"), help="the cloud assembly `make synth` wrote")
+    preflight_parser = commands.add_parser("preflight", help="compare an environment's needs with the account's quotas")
+    preflight_parser.add_argument("--stage", required=True)
+    preflight_parser.add_argument("--region", help="for an environment-agnostic config")
+    args = parser.parse_args(argv)
+    try:
+        configs = load_all()
+    except ConfigError as err:
+        sys.exit(f"error: {err}")
+    return {"cost": cost, "preflight": preflight}[args.command](args, configs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
