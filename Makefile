@@ -83,3 +83,15 @@ cost: synth
 ## preflight: make preflight STAGE=Prod compares the account's SageMaker quotas with the environment (needs credentials)
 preflight: $(STAMPS)/python
 	$(PY) -m ops preflight --stage "$(STAGE)"
+
+## prewarm: make prewarm STAGE=Dev [MODEL=chat] [COUNT=1] starts capacity now and holds it until make resume
+prewarm: $(STAMPS)/python
+	$(PY) -m ops prewarm --stage "$(STAGE)" $(if $(MODEL),--model "$(MODEL)") --count "$(or $(COUNT),1)"
+
+## pause: make pause STAGE=Dev takes every endpoint to zero and holds it there until make resume
+pause: $(STAMPS)/python
+	$(PY) -m ops pause --stage "$(STAGE)"
+
+## resume: make resume STAGE=Dev restores the scaling bounds from the environment's config
+resume: $(STAMPS)/python
+	$(PY) -m ops resume --stage "$(STAGE)"

@@ -53,6 +53,34 @@ def preflight(args: argparse.Namespace, configs) -> int:
     return 1 if any(item.short_by for item in checks) else 0
 
 
+def _autoscaling(config, args):
+    import boto3
+
+    region = config.region or args.region or boto3.session.Session().region_name
+    if not region:
+        sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
+    return boto3.client("application-autoscaling", region_name=region)
+
+
+def scaling(args: argparse.Namespace, configs) -> int:
+    from ops import scaling_control
+
+    config = _stage(configs, args.stage)
+    targets = scaling_control.scalable_targets(config)
+    client = _autoscaling(config, args)
+    try:
+        if args.command == "prewarm":
+            changed = scaling_control.prewarm(client, targets, model=args.model, count=args.count)
+        elif args.command == "pause":
+            changed = scaling_control.pause(client, targets)
+        else:
+            changed = scaling_control.resume(client, targets)
+    except scaling_control.ScalingControlError as err:
+        sys.exit(f"error: {err}")
+    print("\n".join(changed))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,12 +89,24 @@ def main(argv: list[str] | None = None) -> int:
     preflight_parser = commands.add_parser("preflight", help="compare an environment's needs with the account's quotas")
     preflight_parser.add_argument("--stage", required=True)
     preflight_parser.add_argument("--region", help="for an environment-agnostic config")
+    for name, text in (
+        ("prewarm", "start capacity for a model now and keep it until `resume`"),
+        ("pause", "take every endpoint of an environment to zero and keep it there until `resume`"),
+        ("resume", "restore the scaling bounds from the environment's config"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--stage", required=True)
+        command.add_argument("--region", help="for an environment-agnostic config")
+        if name == "prewarm":
+            command.add_argument("--model", help="one model of the catalog (default: all)")
+            command.add_argument("--count", type=int, default=1, help="instances or copies to hold (default 1)")
     args = parser.parse_args(argv)
     try:
         configs = load_all()
     except ConfigError as err:
         sys.exit(f"error: {err}")
-    return {"cost": cost, "preflight": preflight}[args.command](args, configs)
+    handlers = {"cost": cost, "preflight": preflight, "prewarm": scaling, "pause": scaling, "resume": scaling}
+    return handlers[args.command](args, configs)
 
 
 if __name__ == "__main__":

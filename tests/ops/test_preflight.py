@@ -103,4 +103,4 @@ def test_every_page_of_both_quota_listings_is_read(quotas, sagemaker):
     quotas.defaults[f"{GPU} for endpoint usage"] = ("L-GPU12", 9.0)
     [result] = preflight(needs(1, 1), service_quotas=quotas.client, sagemaker=sagemaker, excluding_prefix="llm-dev")
     assert result.quota.value == 9.0
-    assert quotas.calls.count("ListAWSDefaultServiceQuotas") == 2
+    assert len(quotas.calls("ListAWSDefaultServiceQuotas")) == 2
