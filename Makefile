@@ -95,3 +95,7 @@ pause: $(STAMPS)/python
 ## resume: make resume STAGE=Dev restores the scaling bounds from the environment's config
 resume: $(STAMPS)/python
 	$(PY) -m ops resume --stage "$(STAGE)"
+
+## drain: make drain STAGE=Prod [MODEL=chat] waits until the async endpoints hold no queued or running request
+drain: $(STAMPS)/python
+	$(PY) -m ops drain --stage "$(STAGE)" $(if $(MODEL),--model "$(MODEL)")

@@ -81,6 +81,29 @@ def scaling(args: argparse.Namespace, configs) -> int:
     return 0
 
 
+def drain(args: argparse.Namespace, configs) -> int:
+    import boto3
+
+    from ops import scaling_control
+    from ops.drain import wait_until_drained
+
+    config = _stage(configs, args.stage)
+    region = config.region or args.region or boto3.session.Session().region_name
+    if not region:
+        sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
+    cloudwatch = boto3.client("cloudwatch", region_name=region)
+    targets = [t for t in scaling_control.scalable_targets(config) if t.path == "async"]
+    if args.model:
+        targets = [t for t in targets if t.model == args.model] or sys.exit(
+            f"error: no async model {args.model!r} in {config.stage_name}"
+        )
+    drained = [
+        wait_until_drained(cloudwatch, target.resource_id.split("/")[1], timeout_seconds=args.timeout_minutes * 60)
+        for target in targets
+    ]
+    return 0 if all(drained) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -100,12 +123,17 @@ def main(argv: list[str] | None = None) -> int:
         if name == "prewarm":
             command.add_argument("--model", help="one model of the catalog (default: all)")
             command.add_argument("--count", type=int, default=1, help="instances or copies to hold (default 1)")
+    drain_parser = commands.add_parser("drain", help="wait until async endpoints hold no queued or running request")
+    drain_parser.add_argument("--stage", required=True)
+    drain_parser.add_argument("--region", help="for an environment-agnostic config")
+    drain_parser.add_argument("--model", help="one model of the catalog (default: all async models)")
+    drain_parser.add_argument("--timeout-minutes", type=float, default=60)
     args = parser.parse_args(argv)
     try:
         configs = load_all()
     except ConfigError as err:
         sys.exit(f"error: {err}")
-    handlers = {"cost": cost, "preflight": preflight, "prewarm": scaling, "pause": scaling, "resume": scaling}
+    handlers = {"cost": cost, "preflight": preflight, "prewarm": scaling, "pause": scaling, "resume": scaling, "drain": drain}
     return handlers[args.command](args, configs)
 
 
