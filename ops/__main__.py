@@ -104,6 +104,26 @@ def drain(args: argparse.Namespace, configs) -> int:
     return 0 if all(drained) else 1
 
 
+def orphans(args: argparse.Namespace, configs) -> int:
+    import boto3
+
+    from ops.orphans import orphaned, refusal, stage_stack_names
+
+    config = _stage(configs, args.stage)
+    region = config.region or args.region or boto3.session.Session().region_name
+    if not region:
+        sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
+    leftovers = orphaned(
+        boto3.client("cloudformation", region_name=region),
+        resource_prefix=config.resource_prefix,
+        expected=stage_stack_names(args.assembly, config.stage_name),
+    )
+    if leftovers:
+        print(refusal(config.stage_name, region, leftovers), file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -128,12 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     drain_parser.add_argument("--region", help="for an environment-agnostic config")
     drain_parser.add_argument("--model", help="one model of the catalog (default: all async models)")
     drain_parser.add_argument("--timeout-minutes", type=float, default=60)
+    orphans_parser = commands.add_parser("orphans", help="refuse a deploy that would leave a turned-off part running")
+    orphans_parser.add_argument("--stage", required=True)
+    orphans_parser.add_argument("--region", help="for an environment-agnostic config")
+    orphans_parser.add_argument("--assembly", type=Path, default=Path("cdk.out"))
     args = parser.parse_args(argv)
     try:
         configs = load_all()
     except ConfigError as err:
         sys.exit(f"error: {err}")
-    handlers = {"cost": cost, "preflight": preflight, "prewarm": scaling, "pause": scaling, "resume": scaling, "drain": drain}
+    handlers = {"cost": cost, "preflight": preflight, "prewarm": scaling, "pause": scaling, "resume": scaling, "drain": drain, "orphans": orphans}
     return handlers[args.command](args, configs)
 
 
