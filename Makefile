@@ -99,3 +99,7 @@ resume: $(STAMPS)/python
 ## drain: make drain STAGE=Prod [MODEL=chat] waits until the async endpoints hold no queued or running request
 drain: $(STAMPS)/python
 	$(PY) -m ops drain --stage "$(STAGE)" $(if $(MODEL),--model "$(MODEL)")
+
+## logs: make logs STAGE=Dev [MODEL=chat] [FILTER=ERROR] follows the environment's logs (a model's endpoints with MODEL)
+logs: $(STAMPS)/python
+	$(PY) -m ops logs --stage "$(STAGE)" --follow $(if $(MODEL),--match "$(MODEL)") $(if $(FILTER),--filter "$(FILTER)")

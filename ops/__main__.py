@@ -124,6 +124,27 @@ def orphans(args: argparse.Namespace, configs) -> int:
     return 0
 
 
+def show_logs(args: argparse.Namespace, configs) -> int:
+    import boto3
+
+    from ops.logs import environment_log_groups, tail
+    from ops.orphans import deployed_stack_names
+
+    config = _stage(configs, args.stage)
+    region = config.region or args.region or boto3.session.Session().region_name
+    if not region:
+        sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
+    cloudformation = boto3.client("cloudformation", region_name=region)
+    groups = environment_log_groups(cloudformation, sorted(deployed_stack_names(cloudformation, config.resource_prefix)))
+    if args.match:
+        groups = [group for group in groups if args.match in group]
+    if not groups:
+        sys.exit(f"error: no log groups of {config.stage_name} match {args.match!r}" if args.match else "error: nothing deployed")
+    print("\n".join(f"# {group}" for group in groups))
+    tail(boto3.client("logs", region_name=region), groups, since_minutes=args.since_minutes, follow=args.follow, pattern=args.filter)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -152,12 +173,19 @@ def main(argv: list[str] | None = None) -> int:
     orphans_parser.add_argument("--stage", required=True)
     orphans_parser.add_argument("--region", help="for an environment-agnostic config")
     orphans_parser.add_argument("--assembly", type=Path, default=Path("cdk.out"))
+    logs_parser = commands.add_parser("logs", help="interleave the environment's log groups")
+    logs_parser.add_argument("--stage", required=True)
+    logs_parser.add_argument("--region", help="for an environment-agnostic config")
+    logs_parser.add_argument("--match", help="only log groups whose name contains this (a model's endpoint, 'lambda')")
+    logs_parser.add_argument("--filter", help="a CloudWatch Logs filter pattern, such as ERROR")
+    logs_parser.add_argument("--since-minutes", type=float, default=15)
+    logs_parser.add_argument("--follow", action="store_true")
     args = parser.parse_args(argv)
     try:
         configs = load_all()
     except ConfigError as err:
         sys.exit(f"error: {err}")
-    handlers = {"cost": cost, "preflight": preflight, "prewarm": scaling, "pause": scaling, "resume": scaling, "drain": drain, "orphans": orphans}
+    handlers = {"cost": cost, "preflight": preflight, "prewarm": scaling, "pause": scaling, "resume": scaling, "drain": drain, "orphans": orphans, "logs": show_logs}
     return handlers[args.command](args, configs)
 
 
