@@ -43,6 +43,18 @@ def preflight(args: argparse.Namespace, configs) -> int:
     if not region:
         sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
     session = boto3.session.Session(region_name=region)
+    if args.role_arn:
+        # The pipeline runs in the tooling account and reads the target account through the CDK
+        # bootstrap's lookup role (ReadOnlyAccess, trusted by `cdk bootstrap --trust`).
+        credentials = session.client("sts").assume_role(RoleArn=args.role_arn, RoleSessionName="quota-preflight")[
+            "Credentials"
+        ]
+        session = boto3.session.Session(
+            region_name=region,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
     checks = check_quotas(
         instance_needs(config),
         service_quotas=session.client("service-quotas"),
@@ -153,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     preflight_parser = commands.add_parser("preflight", help="compare an environment's needs with the account's quotas")
     preflight_parser.add_argument("--stage", required=True)
     preflight_parser.add_argument("--region", help="for an environment-agnostic config")
+    preflight_parser.add_argument("--role-arn", help="a role in the environment's account to read it with")
     for name, text in (
         ("prewarm", "start capacity for a model now and keep it until `resume`"),
         ("pause", "take every endpoint of an environment to zero and keep it there until `resume`"),
