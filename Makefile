@@ -76,6 +76,8 @@ destroy: $(STAMPS)/node
 clean:
 	rm -rf $(VENV) node_modules cdk.out $(STAMPS)
 
+.PHONY: cost preflight prewarm pause resume drain logs
+
 ## cost: what each environment costs idle, per GPU hour, per wake and at most (prices: ops/prices.yaml)
 cost: synth
 	$(PY) -m ops cost

@@ -17,7 +17,7 @@ def _stage(configs, name: str):
 
 
 def cost(args: argparse.Namespace, configs) -> int:
-    from ops.cost import BilledResources, PriceTable, estimate, render_markdown
+    from ops.cost import BilledResources, PriceTable, estimate, render_markdown, with_readme_section
 
     prices = PriceTable.load()
     try:
@@ -27,7 +27,11 @@ def cost(args: argparse.Namespace, configs) -> int:
         ]
     except FileNotFoundError as err:
         sys.exit(f"error: {err}")
-    print(render_markdown(reports))
+    tables = render_markdown(reports)
+    if args.write_readme:
+        readme = Path("README.md")
+        readme.write_text(with_readme_section(readme.read_text(encoding="utf-8"), tables), encoding="utf-8")
+    print(tables)
     return 0
 
 
@@ -162,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     cost_parser = commands.add_parser("cost", help="idle, active, wake and maximum cost of every environment")
     cost_parser.add_argument("--assembly", type=Path, default=Path("cdk.out"), help="the cloud assembly `make synth` wrote")
+    cost_parser.add_argument("--write-readme", action="store_true", help="also replace the README's cost tables")
     preflight_parser = commands.add_parser("preflight", help="compare an environment's needs with the account's quotas")
     preflight_parser.add_argument("--stage", required=True)
     preflight_parser.add_argument("--region", help="for an environment-agnostic config")

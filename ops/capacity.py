@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from stacks.catalog_rules import minimum_streaming_instances
 from stacks.config import EnvironmentConfig
 
 
@@ -22,25 +23,23 @@ class InstanceNeed:
 
 def instance_needs(config: EnvironmentConfig) -> list[InstanceNeed]:
     """Every endpoint of the environment with the instances its scaling bounds allow."""
-    scaling = config.async_endpoint.scaling
     needs = [
         InstanceNeed(
-            endpoint="async",
-            instance_type=config.async_endpoint.instance_type,
-            minimum=scaling.min_capacity,
-            maximum=scaling.max_capacity,
+            endpoint=f"async {name}",
+            instance_type=model.async_.instance_type,
+            minimum=model.async_.scaling.min_capacity,
+            maximum=model.async_.scaling.max_capacity,
         )
+        for name, model in config.async_models.items()
     ]
-    streaming = config.streaming
-    if streaming.enabled:
+    endpoint = config.streaming_endpoint
+    if config.streaming_models and endpoint is not None:
         needs.append(
             InstanceNeed(
-                endpoint="streaming",
-                instance_type=streaming.instance_type,
-                # Managed instance scaling keeps the warm copies' instances; one copy per instance
-                # is the conservative reading when copies are not allowed to reach zero.
-                minimum=0 if streaming.scale_to_zero else min(streaming.min_copies, streaming.max_instances),
-                maximum=streaming.max_instances,
+                endpoint=f"streaming ({', '.join(config.streaming_models)})",
+                instance_type=endpoint.instance_type,
+                minimum=0 if endpoint.scale_to_zero else minimum_streaming_instances(config),
+                maximum=endpoint.max_instances,
             )
         )
     return needs

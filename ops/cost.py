@@ -162,6 +162,19 @@ def estimate(config: EnvironmentConfig, resources: BilledResources, prices: Pric
     )
 
 
+README_BEGIN = "<!-- make cost: begin -->"
+README_END = "<!-- make cost: end -->"
+
+
+def with_readme_section(readme: str, section: str) -> str:
+    """The README with its cost tables replaced by `section` (`python -m ops cost --write-readme`)."""
+    head, found, rest = readme.partition(README_BEGIN)
+    _, found_end, tail = rest.partition(README_END)
+    if not (found and found_end):
+        raise ValueError(f"README.md has no {README_BEGIN} ... {README_END} section")
+    return f"{head}{README_BEGIN}\n{section}\n{README_END}{tail}"
+
+
 def _money(value: float | None, decimals: int = 2) -> str:
     return "no pinned price" if value is None else f"${value:,.{decimals}f}"
 

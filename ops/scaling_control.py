@@ -32,32 +32,32 @@ class ScalableTarget:
 def scalable_targets(config: EnvironmentConfig) -> list[ScalableTarget]:
     """The targets the stacks register for this config, with the bounds the config gives them."""
     from stacks.constructs.async_endpoint import VARIANT_NAME, endpoint_name_for
-    from stacks.constructs.streaming_endpoint import inference_component_name_for
+    from stacks.constructs.inference_component import inference_component_name_for
 
-    model = "default"
-    scaling = config.async_endpoint.scaling
-    async_endpoint = endpoint_name_for(config.resource_prefix, "async", config.async_endpoint.instance_type)
-    targets = [
-        ScalableTarget(
-            model,
-            "async",
-            f"endpoint/{async_endpoint}/variant/{VARIANT_NAME}",
-            "sagemaker:variant:DesiredInstanceCount",
-            scaling.min_capacity,
-            scaling.max_capacity,
-        )
-    ]
-    streaming = config.streaming
-    if streaming.enabled:
-        endpoint = endpoint_name_for(config.resource_prefix, "stream", streaming.instance_type)
+    targets = []
+    for name, model in config.async_models.items():
+        endpoint = endpoint_name_for(f"{config.resource_prefix}-{name}", "async", model.async_.instance_type)
         targets.append(
             ScalableTarget(
-                model,
+                name,
+                "async",
+                f"endpoint/{endpoint}/variant/{VARIANT_NAME}",
+                "sagemaker:variant:DesiredInstanceCount",
+                model.async_.scaling.min_capacity,
+                model.async_.scaling.max_capacity,
+            )
+        )
+    streaming_endpoint = config.streaming_endpoint
+    for name, model in config.streaming_models.items():
+        endpoint = endpoint_name_for(config.resource_prefix, "stream", streaming_endpoint.instance_type)
+        targets.append(
+            ScalableTarget(
+                name,
                 "streaming",
-                f"inference-component/{inference_component_name_for(endpoint)}",
+                f"inference-component/{inference_component_name_for(endpoint, name)}",
                 "sagemaker:inference-component:DesiredCopyCount",
-                0 if streaming.scale_to_zero else streaming.min_copies,
-                streaming.max_copies,
+                0 if streaming_endpoint.scale_to_zero else model.streaming.min_copies,
+                model.streaming.max_copies,
             )
         )
     return targets

@@ -215,6 +215,17 @@ def _streaming_problems(config: EnvironmentConfig) -> list[FieldProblem]:
     return problems
 
 
+def minimum_streaming_instances(config: EnvironmentConfig) -> int:
+    """Instances the streaming endpoint keeps when it may not scale to zero: every model's minimum
+    copies at once."""
+    copies = [
+        (model.resources.gpus, model.resources.memory_mb)
+        for model in config.streaming_models.values()
+        for _ in range(model.streaming.min_copies)
+    ]
+    return instances_needed(gpu_instance(config.streaming_endpoint.instance_type), copies)
+
+
 def instances_needed(instance: GpuInstance, copies: list[tuple[int, int]]) -> int:
     """Instances that hold `copies` (GPUs, memory MiB), placed first-fit, largest first, as whole copies."""
     free: list[list[int]] = []

@@ -7,23 +7,13 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from stacks.catalog_rules import instances_needed
+from stacks.catalog_rules import minimum_streaming_instances
 from stacks.config import EnvironmentConfig, ModelConfig, StreamingEndpointConfig
 from stacks.constructs.alarms import AlarmRecipients, notify_when
 from stacks.constructs.copy_scaling import CopyScaling
 from stacks.constructs.inference_component import InferenceComponentModel
 from stacks.constructs.secure_storage import encryption_key, log_retention, removal_policy_of
 from stacks.constructs.streaming_endpoint import StreamingEndpoint
-from stacks.gpu_instances import gpu_instance
-
-
-def _instances_for_minimum_copies(config: EnvironmentConfig) -> int:
-    copies = [
-        (model.resources.gpus, model.resources.memory_mb)
-        for model in config.streaming_models.values()
-        for _ in range(model.streaming.min_copies)
-    ]
-    return instances_needed(gpu_instance(config.streaming_endpoint.instance_type), copies)
 
 
 class StreamingModel(Construct):
@@ -107,7 +97,7 @@ class StreamingStack(Stack):
             "StreamingEndpoint",
             name_prefix=config.resource_prefix,
             instance_type=settings.instance_type,
-            min_instances=0 if settings.scale_to_zero else _instances_for_minimum_copies(config),
+            min_instances=0 if settings.scale_to_zero else minimum_streaming_instances(config),
             max_instances=settings.max_instances,
             key=self.key,
             log_retention=log_retention(storage.log_retention_days),

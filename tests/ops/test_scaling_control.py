@@ -62,7 +62,7 @@ def test_prewarm_above_the_configured_maximum_is_refused_before_any_call(autosca
 
 
 def test_prewarm_of_an_unknown_model_names_the_known_ones(autoscaling, prod_targets):
-    with pytest.raises(ScalingControlError, match="choose one of: default"):
+    with pytest.raises(ScalingControlError, match="choose one of: chat"):
         prewarm(autoscaling.client, prod_targets, model="gpt-4", count=1)
 
 
