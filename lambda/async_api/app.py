@@ -24,6 +24,7 @@ from botocore.config import Config
 from api_errors import ApiError
 from inference_api import ApiSettings, AsyncInferenceApi
 from inference_common.store import InferenceRequestStore
+from inference_common.strict_json import is_json_media_type
 from submission import Submission, model_name, parse_submission, require_inference_id
 
 settings = ApiSettings.from_environment()
@@ -69,6 +70,7 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 @app.post("/v1/inferences")
 def submit_inference() -> Response:
     principal = _caller()
+    _require_json_media_type()
     submission = parse_submission(
         _raw_body(), input_bucket=settings.input_bucket, max_inline_bytes=settings.max_inline_bytes
     )
@@ -170,17 +172,36 @@ def handler(event: dict, context) -> dict:
 
 
 def _caller() -> str:
-    principal = app.current_event.request_context.identity.user_arn
-    if not principal:
+    # Read leniently: an event without requestContext.identity (a direct invoke, a test console
+    # event) is a caller without identity, not a KeyError.
+    request_context = app.current_event.get("requestContext")
+    identity = request_context.get("identity") if isinstance(request_context, dict) else None
+    principal = identity.get("userArn") if isinstance(identity, dict) else None
+    if not isinstance(principal, str) or not principal:
         raise ApiError(403, "MissingCallerIdentity", "requests must be signed with AWS credentials (SigV4)")
     return principal
 
 
+def _require_json_media_type() -> None:
+    # API Gateway validates the body against the request model only for application/json, so
+    # the function is where every other Content-Type is turned away.
+    content_type = app.current_event.headers.get("Content-Type")
+    if not is_json_media_type(content_type):
+        raise ApiError(415, "UnsupportedMediaType", f"send the body as application/json, not {content_type}")
+
+
 def _raw_body() -> bytes:
     body = app.current_event.body or ""
-    if app.current_event.is_base64_encoded:
-        return base64.b64decode(body)
-    return body.encode()
+    if not isinstance(body, str):
+        raise ApiError(400, "MalformedBody", "the event's body is not a string")
+    if not app.current_event.is_base64_encoded:
+        # An event can carry an escaped lone surrogate in its body; kept as bytes, it fails the
+        # UTF-8 check with a 400 instead of failing the encode with a 500.
+        return body.encode("utf-8", errors="surrogatepass")
+    try:
+        return base64.b64decode(body, validate=True)
+    except ValueError:
+        raise ApiError(400, "MalformedBody", "the body is flagged base64 but is not valid base64") from None
 
 
 def _method_not_allowed(allowed: str) -> ApiError:

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 from api_errors import ApiError
+from inference_common import strict_json
 from inference_common.s3_location import S3Location
 
 UPLOADS_PREFIX = "uploads/"
@@ -86,9 +87,9 @@ def parse_submission(raw_body: bytes, *, input_bucket: str, max_inline_bytes: in
 
 def _json_object(raw_body: bytes) -> dict:
     try:
-        body = json.loads(raw_body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ApiError(400, "MalformedJson", f"request body is not valid UTF-8 JSON: {error}") from error
+        body = strict_json.parse_body(raw_body)
+    except strict_json.JsonRejected as error:
+        raise ApiError.rejected_json(error) from None
     if not isinstance(body, dict):
         raise ApiError(400, "InvalidRequest", "request body must be a JSON object")
     return body

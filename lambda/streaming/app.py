@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from generation_request import MAX_BODY_BYTES, InvalidRequest, parse_generation_request
+from inference_common.strict_json import is_json_media_type
 from sagemaker_stream import SageMakerStreamingEndpoint, UpstreamRefused, create_client
 from sse_relay import TokenEventStreamResponse
 from inference_common.catalog import ModelNotFound
@@ -93,8 +94,7 @@ def _status_of(error: InvalidRequest) -> int:
 
 
 async def _read_json_body(request: Request) -> bytes:
-    content_type = request.headers.get("content-type")
-    if content_type is not None and content_type.split(";")[0].strip().lower() != "application/json":
+    if not is_json_media_type(request.headers.get("content-type")):
         raise InvalidRequest(_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
     too_large = InvalidRequest(_PAYLOAD_TOO_LARGE, f"the body must be at most {MAX_BODY_BYTES} bytes")
     declared = request.headers.get("content-length")

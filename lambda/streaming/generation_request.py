@@ -11,8 +11,9 @@ Decisions:
   ``return_full_text``, ``stream``) that change the shape of the stream this relay decodes.
 * Bounds are those both TGI and LMI accept, so a request that passes here is not rejected
   by the container for its parameters (``top_p`` is exclusive of 1.0 because TGI requires it).
-* Booleans are not numbers here, integers must be JSON integers, and NaN or Infinity are
-  not JSON: all are rejected.
+* Booleans are not numbers here and integers must be JSON integers. The body itself is parsed
+  by ``inference_common.strict_json``, which refuses what is not strict JSON (NaN, nesting
+  too deep, unencodable strings) with its own codes.
 * ``stop`` is the public name for stop sequences; LMI calls them ``stop_sequences``.
 * ``"stream": true`` is added for both containers: TGI needs it to stream, and LMI's
   rolling-batch schema documents ``stream`` with default ``false`` (without it LMI answers
@@ -22,9 +23,10 @@ Decisions:
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from inference_common import strict_json
 
 ContainerFormat = Literal["tgi", "lmi"]
 FIELDS = ("model", "inputs", "parameters")
@@ -124,21 +126,10 @@ def parse_generation_request(body: bytes) -> GenerationRequest:
 
 
 def _parse_json(body: bytes) -> Any:
-    if not body:
-        raise InvalidRequest("malformed_json", "the body is empty; send a JSON object")
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise InvalidRequest("malformed_json", "the body is not valid UTF-8") from None
-    except json.JSONDecodeError as error:
-        raise InvalidRequest(
-            "malformed_json",
-            f"the body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-        ) from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise InvalidRequest("malformed_json", f"the body is not valid JSON: {name} is not a JSON number")
+        return strict_json.parse_body(body)
+    except strict_json.JsonRejected as error:
+        raise InvalidRequest(error.code, error.message) from None
 
 
 def _validate_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +157,7 @@ def _validate_number(name: str, value: Any, bound: _Bound) -> int | float:
         raise InvalidRequest("invalid_request", f"parameters.{name} must be {bound.describe()}")
     if bound.kind is int and not isinstance(value, int):
         raise InvalidRequest("invalid_request", f"parameters.{name} must be {bound.describe()}")
-    if not math.isfinite(value) or not bound.admits(value):
+    if not bound.admits(value):
         raise InvalidRequest("invalid_request", f"parameters.{name} must be {bound.describe()}")
     return value
 

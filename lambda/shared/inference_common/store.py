@@ -20,10 +20,17 @@ because SNS/SQS delivery can overtake the submit's own write and repeat itself:
   terminal status back into InProgress;
 - a notification applies only if its eventTime is later than the one already recorded, so a
   duplicate or an older notification is a no-op.
+
+DynamoDB deletes expired items only eventually ("typically within two days", DynamoDB API reference,
+UpdateTimeToLive), and until then they "continue to show in read and write operations" ("Working
+with expired items and time to live (TTL)", DynamoDB developer guide). So every read compares
+`expires_at` with the clock and treats an expired record as absent (TTL's own rule: expired once
+`expires_at` <= now), and a notification never updates an expired record.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,7 +102,8 @@ class InferenceRequestStore:
         output_location: str | None = None,
         failure_reason: str | None = None,
     ) -> bool:
-        """Record a terminal status; False when a same-time or newer notification already did."""
+        """Record a terminal status; False when a same-time or newer notification already did, or
+        the record has expired."""
         if status == COMPLETED:
             detail = "output_location = :detail REMOVE failure_reason"
             detail_value = output_location
@@ -114,13 +122,17 @@ class InferenceRequestStore:
                     "SET #status = :status, completed_at = :completed_at, status_event_ms = :event_ms, "
                     f"expires_at = if_not_exists(expires_at, :expires_at), {detail}"
                 ),
-                ConditionExpression="attribute_not_exists(status_event_ms) OR status_event_ms < :event_ms",
+                ConditionExpression=(
+                    "(attribute_not_exists(status_event_ms) OR status_event_ms < :event_ms) "
+                    "AND (attribute_not_exists(expires_at) OR expires_at > :now)"
+                ),
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":status": {"S": status},
                     ":completed_at": {"S": iso_utc(event_time)},
                     ":event_ms": {"N": str(event_ms)},
                     ":expires_at": {"N": str(self._expiry(event_time))},
+                    ":now": {"N": str(int(time.time()))},
                     ":detail": {"S": detail_value or ""},
                 },
             )
@@ -132,7 +144,7 @@ class InferenceRequestStore:
         item = self._dynamodb.get_item(
             TableName=self._table, Key={"inference_id": {"S": inference_id}}, ConsistentRead=True
         ).get("Item")
-        if item is None:
+        if item is None or ("expires_at" in item and float(item["expires_at"]["N"]) <= time.time()):
             return None
 
         def text(name: str) -> str | None:
