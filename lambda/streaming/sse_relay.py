@@ -27,7 +27,7 @@ from typing import Any
 import anyio
 
 from sagemaker_stream import ModelResponseStream, UpstreamBroken
-from token_stream import Done, StreamEvent, StreamFailure, Token, TokenStream, TokenStreamError
+from token_stream import Done, StreamEvent, StreamFailure, Token, TokenStream
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class TokenEventStreamResponse:
                 if events:
                     return events
             return self._decoder.finish()
-        except (UpstreamBroken, TokenStreamError) as error:
+        except UpstreamBroken as error:
             return [StreamFailure(error.code, error.message)]
         except Exception:
             # Headers are sent: the caller can only learn of a failure through an event.

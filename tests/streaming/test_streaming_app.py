@@ -145,6 +145,15 @@ def test_garbage_from_the_model_ends_with_an_error_event(emulator, relay_url):
     assert name == "error" and data["code"] == "malformed_event"
 
 
+def test_tokens_sharing_a_part_with_garbage_are_relayed_before_the_error_event(emulator, relay_url):
+    good = tgi_stream(["a", "b"]).split(b"\n\n")
+    scenario = emulator.script([Part(good[0] + b"\n\n" + good[1] + b"\n\n<html>502 Bad Gateway</html>\n")])
+    with generate(relay_url, scenario.key) as call:
+        events = wire(call)
+    assert events[:2] == [("message", {"token": "a"}), ("message", {"token": "b"})]
+    assert [(name, data["code"]) for name, data in events[2:]] == [("error", "malformed_event")]
+
+
 def test_a_stalled_model_ends_with_a_timeout_error_event_and_the_upstream_is_closed(emulator, relay_for):
     url = relay_for(upstream_read_timeout_seconds=1.0)
     first = tgi_stream(["a", "b"]).split(b"\n\n")[0] + b"\n\n"

@@ -11,11 +11,9 @@ from .streaming_modules import token_stream
 from .streams import legacy_lmi_stream, lmi_error_line, lmi_stream, tgi_stream
 
 Done = token_stream.Done
-LineTooLong = token_stream.LineTooLong
 StreamFailure = token_stream.StreamFailure
 Token = token_stream.Token
 TokenStream = token_stream.TokenStream
-TokenStreamError = token_stream.TokenStreamError
 
 TEXTS = ["h", "é", "llo", " ", "😀", " wörld", "\n", ' "quoted"']
 
@@ -199,22 +197,26 @@ def test_one_byte_parts_yield_the_same_events(name):
     assert decode([body[i : i + 1] for i in range(len(body))]) == decode([body])
 
 
-# --- Protocol violations ---
+# --- Protocol violations end the stream with a failure, after every event before them ---
 
 
-def test_a_pending_line_longer_than_the_cap_raises():
+def failure_of(events: list) -> StreamFailure:
+    assert isinstance(events[-1], StreamFailure)
+    return events[-1]
+
+
+def test_a_pending_line_longer_than_the_cap_fails_the_stream():
     decoder = TokenStream(max_line_bytes=1000)
-    decoder.feed(b'{"token": {"text": "' + b"a" * 900)
-    with pytest.raises(LineTooLong) as raised:
-        decoder.feed(b"a" * 200)
-    assert raised.value.code == "line_too_long"
-    assert "1000 bytes" in raised.value.message
+    assert decoder.feed(b'{"token": {"text": "' + b"a" * 900) == []
+    failure = failure_of(decoder.feed(b"a" * 200))
+    assert failure.code == "line_too_long"
+    assert "1000 bytes" in failure.message
+    assert decoder.finished and decoder.pending_bytes == 0
 
 
-def test_a_complete_line_longer_than_the_cap_in_one_part_raises():
+def test_a_complete_line_longer_than_the_cap_in_one_part_fails_the_stream():
     line = json.dumps({"token": {"text": "a" * 2000}}).encode() + b"\n"
-    with pytest.raises(LineTooLong):
-        TokenStream(max_line_bytes=1000).feed(line)
+    assert failure_of(TokenStream(max_line_bytes=1000).feed(line)).code == "line_too_long"
 
 
 def test_a_line_exactly_at_the_cap_is_accepted():
@@ -228,21 +230,55 @@ def test_the_default_cap_is_one_mebibyte():
     assert token_stream.MAX_LINE_BYTES == 1024 * 1024
 
 
-def test_invalid_utf8_raises():
-    with pytest.raises(TokenStreamError) as raised:
-        decode([b'{"token": {"text": "\xff"}}\n'])
-    assert raised.value.code == "invalid_utf8"
+def test_invalid_utf8_fails_the_stream():
+    assert failure_of(decode([b'{"token": {"text": "\xff"}}\n'])).code == "invalid_utf8"
 
 
 @pytest.mark.parametrize(
     "line",
     [b"data:{not json}", b"<html>502 Bad Gateway</html>", b"[1, 2]", b'{"tokens": []}', b'{"token": "a"}',
-     b'{"outputs": "a"}', b'{"token": {"text": "a"}, "generated_text": 3}'],
+     b'{"outputs": "a"}', b'{"token": {"text": "a"}, "generated_text": 3}', b'{"token": {"text": "a"}} {}',
+     b"data:", b"data: "],
 )
-def test_malformed_lines_raise(line):
-    with pytest.raises(TokenStreamError) as raised:
-        decode([line + b"\n"])
-    assert raised.value.code == "malformed_event"
+def test_malformed_lines_fail_the_stream(line):
+    assert failure_of(decode([line + b"\n"])).code == "malformed_event"
+
+
+def test_json_with_whitespace_around_it_is_accepted():
+    assert decode([b'data:  {"token": {"text": "a"}, "generated_text": "a"} \t\n']) == [Token("a"), Done("a")]
+
+
+GOOD_LINES = b'{"token": {"text": "a"}}\n{"token": {"text": "b"}}\n'
+
+
+@pytest.mark.parametrize(
+    "bad, code",
+    [
+        (b"<html>502 Bad Gateway</html>\n", "malformed_event"),
+        (b'{"token": {"text": "\xff"}}\n', "invalid_utf8"),
+        (b'{"token": {"text": "' + b"x" * 2000 + b'"}}\n', "line_too_long"),
+    ],
+    ids=["malformed", "invalid-utf8", "too-long"],
+)
+def test_tokens_before_a_violation_in_the_same_part_are_delivered_before_the_failure(bad, code):
+    events = TokenStream(max_line_bytes=1000).feed(GOOD_LINES + bad + b'{"token": {"text": "never"}}\n')
+    assert events[:2] == [Token("a"), Token("b")]
+    assert failure_of(events).code == code
+    assert len(events) == 3
+
+
+def test_a_violation_in_the_last_line_without_newline_still_delivers_the_tokens_before_it():
+    decoder = TokenStream()
+    assert decoder.feed(GOOD_LINES + b"garbage") == [Token("a"), Token("b")]
+    assert failure_of(decoder.finish()).code == "malformed_event"
+
+
+def test_nothing_is_decoded_after_a_violation():
+    decoder = TokenStream()
+    decoder.feed(b"garbage\n")
+    assert decoder.finished
+    assert decoder.feed(GOOD_LINES) == []
+    assert decoder.finish() == []
 
 
 # --- Bounded memory ---
