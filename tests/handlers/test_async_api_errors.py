@@ -1,10 +1,11 @@
 """Every bad request gets a 4xx with {"error": {"code", "message"}}, and nothing is submitted."""
 
+import base64
 import json
 
 import pytest
 
-from handler_harness import INPUT_BUCKET, MAX_INLINE_BYTES
+from handler_harness import ALICE, INPUT_BUCKET, MAX_INLINE_BYTES, ApiResponse, LambdaContext
 
 
 @pytest.fixture
@@ -120,3 +121,92 @@ def test_request_without_a_caller_identity_is_403(api, nothing_submitted):
     answer = api.request("POST", "/v1/inferences", body=json.dumps({"inputs": "Hello"}), principal=None)
 
     assert error_of(answer) == (403, "MissingCallerIdentity")
+
+
+# --- Bodies Python's json module mishandles: each a 400 with its own code, nothing submitted ---
+
+
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        # Past Python's recursion limit (1000), within the tests' MAX_INLINE_BYTES.
+        ("[" * 2000 + "]" * 2000, "JsonTooDeep"),
+        ('{"inputs": "x", "parameters": {"temperature": 1e400}}', "NumberTooLarge"),
+        ('{"inputs": "x", "parameters": {"temperature": NaN}}', "MalformedJson"),
+        ('{"inputs": [Infinity, -Infinity]}', "MalformedJson"),
+        ('{"inputs": "\\ud800"}', "UnpairedSurrogate"),
+    ],
+    ids=["deep-nesting", "number-overflow", "nan", "infinity", "lone-surrogate"],
+)
+def test_bodies_that_are_not_strict_json_are_400_with_their_code(api, nothing_submitted, body, code):
+    assert error_of(submit_raw(api, body)) == (400, code)
+
+
+def test_a_lone_surrogate_carried_unescaped_in_the_event_is_400(api, nothing_submitted):
+    assert error_of(submit_raw(api, '{"inputs": "\ud800"}')) == (400, "MalformedJson")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
+def test_a_body_that_is_not_json_by_content_type_is_415(api, nothing_submitted, content_type):
+    answer = api.request(
+        "POST", "/v1/inferences", body=json.dumps({"inputs": "Hello"}), headers={"Content-Type": content_type}
+    )
+
+    assert error_of(answer) == (415, "UnsupportedMediaType")
+
+
+def test_json_with_a_charset_parameter_is_accepted(api):
+    answer = api.request(
+        "POST",
+        "/v1/inferences",
+        body=json.dumps({"inputs": "Hello"}),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+
+    assert answer.status == 202
+
+
+def test_a_body_flagged_base64_that_is_not_base64_is_400(async_api_module, aws, nothing_submitted):
+    event = proxy_event(body="{not base64!}", isBase64Encoded=True)
+
+    assert error_of(call(async_api_module, event)) == (400, "MalformedBody")
+
+
+def test_a_base64_body_is_decoded_before_parsing(async_api_module, aws):
+    event = proxy_event(body=base64.b64encode(b'{"inputs": "Hello"}').decode(), isBase64Encoded=True)
+
+    assert call(async_api_module, event).status == 202
+
+
+@pytest.mark.parametrize(
+    "request_context",
+    [{}, {"identity": None}, {"identity": {}}, {"identity": {"userArn": ""}}, None],
+    ids=["no-identity", "null-identity", "empty-identity", "empty-user-arn", "no-request-context"],
+)
+def test_an_event_without_the_callers_identity_is_403(async_api_module, aws, nothing_submitted, request_context):
+    event = proxy_event(body=json.dumps({"inputs": "Hello"}))
+    if request_context is None:
+        del event["requestContext"]
+    else:
+        event["requestContext"] = request_context
+
+    assert error_of(call(async_api_module, event)) == (403, "MissingCallerIdentity")
+
+
+def proxy_event(**overrides) -> dict:
+    """A REST proxy event for POST /v1/inferences, by Alice, that a test may break."""
+    return {
+        "resource": "/{proxy+}",
+        "path": "/v1/inferences",
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json"},
+        "requestContext": {"requestId": "r-1", "identity": {"userArn": ALICE}},
+        "body": None,
+        "isBase64Encoded": False,
+        **overrides,
+    }
+
+
+def call(handler_module, event: dict) -> ApiResponse:
+    answer = handler_module.handler(event, LambdaContext())
+    return ApiResponse(status=answer["statusCode"], headers={}, body=json.loads(answer["body"]))

@@ -136,3 +136,19 @@ def test_input_locations_outside_the_uploads_prefix_are_rejected(location):
     error = rejection({"input_location": location})
 
     assert (error.status, error.code) == (400, "InvalidInputLocation")
+
+
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "JsonTooDeep"),
+        (b'{"inputs": ' + b"1" * 5000 + b"}", "NumberTooLarge"),
+        (b'{"inputs": "x", "parameters": {"temperature": NaN}}', "MalformedJson"),
+        (rb'{"inputs": "\udfff"}', "UnpairedSurrogate"),
+    ],
+    ids=["deep-nesting", "huge-integer", "nan", "lone-surrogate"],
+)
+def test_bodies_that_are_not_strict_json_are_rejected_with_their_code(raw, code):
+    error = rejection(raw, max_inline_bytes=1024 * 1024)
+
+    assert (error.status, error.code) == (400, code)
