@@ -6,10 +6,10 @@ MalformedNotification, so the record is reported as a batch item failure and end
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from inference_common import strict_json
 from inference_common.s3_location import OUTPUTS_PREFIX, S3Location
 from inference_common.store import COMPLETED, FAILED
 
@@ -59,10 +59,14 @@ def parse_notification(sqs_body: str, *, output_bucket: str) -> InferenceOutcome
 
 
 def _json_object(text: str, what: str) -> dict:
+    # Strict, like the API: a message nested past the recursion limit, or holding a lone
+    # surrogate, is malformed here rather than an error at the DynamoDB write.
+    if not isinstance(text, str):
+        raise MalformedNotification(f"{what} is not text")
     try:
-        value = json.loads(text)
-    except (TypeError, json.JSONDecodeError) as error:
-        raise MalformedNotification(f"{what} is not JSON: {error}") from error
+        value = strict_json.parse_body(text.encode("utf-8", errors="surrogatepass"))
+    except strict_json.JsonRejected as error:
+        raise MalformedNotification(f"{what} is not strict JSON: {error.message}") from None
     if not isinstance(value, dict):
         raise MalformedNotification(f"{what} is not a JSON object")
     return value

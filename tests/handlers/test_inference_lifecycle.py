@@ -2,6 +2,7 @@
 (SNS -> SQS in moto), the notifications handler, then the caller's view."""
 
 import json
+import time
 
 import pytest
 import requests
@@ -193,3 +194,45 @@ def test_output_outside_the_output_buckets_outputs_is_never_presigned(api, aws):
 
     assert answer.body["status"] == "Completed"
     assert "output_url" not in answer.body
+
+
+def expire(aws, inference_id: str, *, seconds_ago: int = 1) -> None:
+    """What DynamoDB's TTL leaves until its background deletion gets to the item: an item whose
+    expires_at has passed, still readable and writable."""
+    aws.dynamodb.update_item(
+        TableName=REQUESTS_TABLE,
+        Key={"inference_id": {"S": inference_id}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - seconds_ago)}},
+    )
+
+
+def test_an_expired_record_reads_as_404_before_dynamodb_deletes_it(api, aws, submitted):
+    expire(aws, submitted)
+
+    answer = api.get(submitted)
+
+    assert (answer.status, answer.body["error"]["code"]) == (404, "InferenceNotFound")
+    assert len(aws.request_items()) == 1
+
+
+def test_a_late_notification_does_not_bring_an_expired_record_back(api, aws, notifications, submitted):
+    expire(aws, submitted)
+    [before] = aws.request_items()
+
+    batch = notifications.deliver(failed(submitted))
+
+    assert batch == {"batchItemFailures": []}
+    assert aws.request_items() == [before]
+    assert api.get(submitted).status == 404
+
+
+def test_a_record_until_its_expiry_reads_as_usual(api, aws, submitted):
+    aws.dynamodb.update_item(
+        TableName=REQUESTS_TABLE,
+        Key={"inference_id": {"S": submitted}},
+        UpdateExpression="SET expires_at = :soon",
+        ExpressionAttributeValues={":soon": {"N": str(int(time.time()) + 60)}},
+    )
+
+    assert api.get(submitted).status == 200

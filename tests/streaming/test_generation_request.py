@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from .streaming_modules import generation_request, stream_settings
 
@@ -120,3 +122,61 @@ def test_settings_read_every_variable():
 def test_bad_settings_stop_the_start_naming_the_variable(environ, named):
     with pytest.raises(ConfigurationError, match=named):
         Settings.from_environ(environ)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "json_too_deep"),
+        (b'{"inputs": "x", "parameters": {"seed": ' + b"1" * 5000 + b"}}", "number_too_large"),
+        (b'{"inputs": "x", "parameters": {"temperature": 1e400}}', "number_too_large"),
+        (b'{"inputs": "x", "parameters": {"temperature": -Infinity}}', "malformed_json"),
+        (rb'{"inputs": "\ud800"}', "unpaired_surrogate"),
+    ],
+    ids=["deep-nesting", "huge-integer", "number-overflow", "infinity", "lone-surrogate"],
+)
+def test_bodies_that_are_not_strict_json_are_rejected_with_their_code(raw, code):
+    with pytest.raises(InvalidRequest) as raised:
+        parse(raw)
+    assert raised.value.code == code
+
+
+REQUEST_CODES = {"malformed_json", "json_too_deep", "number_too_large", "unpaired_surrogate", "invalid_request"}
+parameter_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 2**65), st.floats(), st.text(max_size=5), st.lists(st.text(max_size=300), max_size=6)
+)
+documents = st.fixed_dictionaries(
+    {},
+    optional={
+        "inputs": st.one_of(st.text(max_size=20), parameter_values),
+        "parameters": st.one_of(
+            st.dictionaries(st.sampled_from(sorted(generation_request.KNOWN_PARAMETERS) + ["details"]), parameter_values),
+            parameter_values,
+        ),
+        "stream": st.booleans(),
+    },
+)
+bodies = st.one_of(
+    documents.map(lambda d: json.dumps(d).encode()),
+    st.binary(max_size=100),
+    st.lists(st.sampled_from(['{"inputs": ', '"x"', "NaN", "1e999", '"\\udc00"', "[", "]", "}", ", "]), max_size=20).map(
+        lambda pieces: "".join(pieces).encode()
+    ),
+)
+
+
+@given(bodies)
+def test_any_body_is_a_request_both_containers_accept_as_json_or_a_documented_rejection(raw):
+    try:
+        request = parse(raw)
+    except InvalidRequest as rejected:
+        assert rejected.code in REQUEST_CODES
+        assert rejected.message
+        return
+    for container_format in ("tgi", "lmi"):
+        body = json.loads(request.container_body(container_format).decode("utf-8"), parse_constant=_not_json)
+        assert body["inputs"] == request.inputs and body["stream"] is True
+
+
+def _not_json(literal: str):
+    raise AssertionError(f"{literal} would reach the model")
