@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api_errors import ApiError
 from inference_common.s3_location import S3Location
@@ -152,3 +154,51 @@ def test_bodies_that_are_not_strict_json_are_rejected_with_their_code(raw, code)
     error = rejection(raw, max_inline_bytes=1024 * 1024)
 
     assert (error.status, error.code) == (400, code)
+
+
+SUBMIT_REJECTIONS = {
+    (400, "MalformedJson"), (400, "JsonTooDeep"), (400, "NumberTooLarge"), (400, "UnpairedSurrogate"),
+    (400, "InvalidRequest"), (400, "InvalidInputLocation"), (413, "PayloadTooLarge"),
+}
+values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
+    | st.sampled_from([float("nan"), float("inf"), -float("inf")]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=10,
+)
+submissions = st.fixed_dictionaries(
+    {},
+    optional={
+        "inputs": values,
+        "parameters": values,
+        "input_location": st.one_of(st.text(max_size=40).map(lambda k: f"s3://{BUCKET}/uploads/{k}"), values),
+        "request_ttl_seconds": st.one_of(st.integers(0, 30000), values),
+        "invocation_timeout_seconds": st.one_of(st.integers(0, 4000), values),
+        "parameter": values,
+    },
+)
+raw_bodies = st.one_of(
+    submissions.map(lambda d: json.dumps(d).encode()),
+    st.binary(max_size=100),
+    st.lists(st.sampled_from(['{"inputs": ', '"x"', "NaN", "-Infinity", "1e999", '"\\ud800"', "[", "]", "}", ", ",
+                              "9" * 4500]),
+             max_size=20).map(lambda pieces: "".join(pieces).encode()),
+    st.integers(900, 3000).map(lambda depth: b'{"inputs": ' + b"[" * depth + b"]" * depth + b"}"),
+)
+
+
+@given(raw_bodies)
+def test_any_body_is_a_submission_of_strict_json_or_a_documented_rejection(raw):
+    try:
+        submission = parse(raw, max_inline_bytes=64 * 1024)
+    except ApiError as rejected:
+        assert (rejected.status, rejected.code) in SUBMIT_REJECTIONS
+        return
+    if submission.inline_payload is not None:
+        json.loads(submission.inline_payload.decode("utf-8"), parse_constant=_not_json)
+    else:
+        assert submission.input_location.is_under(BUCKET, "uploads/")
+
+
+def _not_json(literal: str):
+    raise AssertionError(f"{literal} would reach the model")
