@@ -1,18 +1,27 @@
-"""Records SageMaker async inference results (SNS -> SQS) in the requests table. Entry point: app.handler."""
+"""Records SageMaker async inference results (SNS -> SQS) in the requests table. Entry point: app.handler.
+
+SQS partial batch response ("Handling errors for an SQS event source in Lambda", the event source
+mapping has ReportBatchItemFailures): every record that raises (malformed, or DynamoDB failing)
+is reported alone in batchItemFailures, so SQS retries then dead-letters it and the rest of the
+batch is deleted. Even a batch in which all records fail is answered, not raised. That contract
+is a loop; Powertools' batch utility would cost more at every cold start than boto3's own import
+(Lambda compiles bundled modules each time: /var/task is read-only and ships no bytecode for the
+runtime's Python). Logs are the runtime's own JSON lines (the function's log format is JSON).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 
 import boto3
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 
 from inference_common.store import InferenceRequestStore
 from sagemaker_notification import parse_notification
+
+logger = logging.getLogger("notifications")
 
 OUTPUT_BUCKET = os.environ["OUTPUT_BUCKET"]
 store = InferenceRequestStore(
@@ -22,14 +31,9 @@ store = InferenceRequestStore(
     record_ttl=timedelta(days=int(os.environ.get("REQUEST_RECORD_TTL_DAYS", "30"))),
 )
 
-logger = Logger()
-# Every record that raises (malformed, or DynamoDB failing) is reported alone in batchItemFailures;
-# even a batch in which all records fail is answered, not raised, so SQS retries then dead-letters them.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-
-def record_outcome(record: SQSRecord) -> None:
-    outcome = parse_notification(record.body, output_bucket=OUTPUT_BUCKET)
+def record_outcome(sqs_body: str) -> None:
+    outcome = parse_notification(sqs_body, output_bucket=OUTPUT_BUCKET)
     applied = store.record_outcome(
         inference_id=outcome.inference_id,
         status=outcome.status,
@@ -38,11 +42,19 @@ def record_outcome(record: SQSRecord) -> None:
         failure_reason=outcome.failure_reason,
     )
     logger.info(
-        "notification applied" if applied else "notification ignored: a same-time or newer one was recorded",
+        "notification applied"
+        if applied
+        else "notification ignored: a same-time or newer one was recorded, or the record has expired",
         extra={"inference_id": outcome.inference_id, "status": outcome.status},
     )
 
 
-@logger.inject_lambda_context
 def handler(event: dict, context) -> dict:
-    return process_partial_response(event=event, record_handler=record_outcome, processor=processor, context=context)
+    failures = []
+    for record in event.get("Records") or []:
+        try:
+            record_outcome(record.get("body"))
+        except Exception:
+            logger.exception("notification not recorded", extra={"message_id": record.get("messageId")})
+            failures.append({"itemIdentifier": record.get("messageId")})
+    return {"batchItemFailures": failures}

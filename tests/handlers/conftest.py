@@ -110,7 +110,9 @@ def scripted_runtime(aws, scripted_runtime_session):
 
 
 @pytest.fixture
-def api_on_scripted_runtime(scripted_runtime, scripted_async_api_module):
+def api_on_scripted_runtime(scripted_runtime, scripted_async_api_module, monkeypatch):
+    # The function creates its SageMaker client at first use, which may be in this test.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", scripted_runtime.url)
     return ApiGateway(scripted_async_api_module)
 
 
