@@ -161,14 +161,14 @@ class TokenStream:
             if len(pending) + newline > limit:
                 raise LineTooLong(limit)
             pending += part[:newline]
-            line = bytes(pending)
+            # Decoded in place: the line is copied once, into its str.
+            self._decode_line(pending, events)
             pending.clear()
         else:
             if newline > limit:
                 raise LineTooLong(limit)
-            line = part[:newline]
-        if line:
-            self._decode_line(line, events)
+            if newline:
+                self._decode_line(part[:newline], events)
         start = newline + 1
         while not self._finished:
             newline = part.find(b"\n", start)
@@ -217,18 +217,14 @@ class TokenStream:
         self._finished = True
         self._pending.clear()
 
-    def _decode_line(self, line: bytes, events: list[StreamEvent]) -> None:
+    def _decode_line(self, line: bytes | bytearray, events: list[StreamEvent]) -> None:
         if line.endswith(b"\r"):
             line = line[:-1]
-        if not line:
-            return
         if line.startswith(b"data:"):
-            payload = line[5:]
-            if payload.startswith(b" "):
-                payload = payload[1:]
+            start = 6 if line.startswith(b" ", 5) else 5
         elif line.startswith(b"{"):
-            payload = line
-        elif line.startswith((b":", b"event:", b"id:", b"retry:")):
+            start = 0
+        elif not line or line.startswith((b":", b"event:", b"id:", b"retry:")):
             return
         else:
             raise TokenStreamError(
@@ -236,12 +232,12 @@ class TokenStream:
                 f"the model's stream sent a line that is neither JSON nor an event: {_excerpt(line)}",
             )
         try:
-            text = payload.decode("utf-8")
+            text = line.decode("utf-8")
         except UnicodeDecodeError as error:
             raise TokenStreamError(
                 "invalid_utf8", f"the model's stream is not valid UTF-8: {error.reason}"
             ) from None
-        event = _json_value(text)
+        event = _json_value(text, start)
         if type(event) is dict and "token" in event:
             self._interpret_token(event, events)
         else:
@@ -309,15 +305,15 @@ _scan_json = json.scanner.make_scanner(json.JSONDecoder())
 _JSON_WHITESPACE = " \t\r\n"
 
 
-def _json_value(text: str) -> Any:
-    """The one JSON value that ``text`` holds, whitespace around it allowed."""
-    start = 0
-    if text[:1] in _JSON_WHITESPACE:
-        start = len(text) - len(text.lstrip(_JSON_WHITESPACE))
+def _json_value(text: str, start: int) -> Any:
+    """The one JSON value that ``text`` holds from ``start``, whitespace around it allowed."""
     try:
         value, end = _scan_json(text, start)
     except StopIteration:
-        raise TokenStreamError("malformed_event", "the model's stream sent malformed JSON: no value") from None
+        stripped = text[start:].lstrip(_JSON_WHITESPACE)
+        if not stripped or len(stripped) == len(text) - start:
+            raise TokenStreamError("malformed_event", "the model's stream sent malformed JSON: no value") from None
+        return _json_value(stripped, 0)
     except json.JSONDecodeError as error:
         raise TokenStreamError("malformed_event", f"the model's stream sent malformed JSON: {error.msg}") from None
     if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
