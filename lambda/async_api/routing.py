@@ -1,6 +1,6 @@
 """Routing of API Gateway REST proxy events: the part of Powertools' event handler this API uses.
 
-Powertools' `APIGatewayRestResolver` costs more to import than boto3 itself (its package imports
+Powertools' `APIGatewayRestResolver` costs about as much to import as boto3 itself (its package imports
 every resolver and every event class), and Lambda compiles it at every cold start, because
 /var/task is read-only and the bundle ships no bytecode for the runtime's Python. This module
 keeps the same shape, `@routes.post("/v1/inferences")` over a function, in a few lines:

@@ -4,7 +4,7 @@ SQS partial batch response ("Handling errors for an SQS event source in Lambda",
 mapping has ReportBatchItemFailures): every record that raises (malformed, or DynamoDB failing)
 is reported alone in batchItemFailures, so SQS retries then dead-letters it and the rest of the
 batch is deleted. Even a batch in which all records fail is answered, not raised. That contract
-is a loop; Powertools' batch utility would cost more at every cold start than boto3's own import
+is a loop; Powertools' batch utility would cost about as much at every cold start as boto3's import
 (Lambda compiles bundled modules each time: /var/task is read-only and ships no bytecode for the
 runtime's Python). Logs are the runtime's own JSON lines (the function's log format is JSON).
 """
