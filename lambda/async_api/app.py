@@ -1,10 +1,12 @@
 """Routes of the async inference API (API Gateway REST proxy integration, IAM auth). Entry point: app.handler.
 
-Cold start is what a caller waits for, so the import does only what every request needs: the
+Cold start is what a caller waits for, so the import does only what most requests need: the
 settings, the requests table's client and the routes. The S3 and SageMaker clients are created
-by the first request that uses them, and Powertools idempotency is imported by the first request
-that sends an Idempotency-Key. Logs are the runtime's own JSON lines (the function's log format is
-JSON), with `extra` keys for context.
+by the first request that uses them (a status poll, the most frequent request, uses neither), and
+Powertools idempotency is imported by the first request that sends an Idempotency-Key. Clients
+come from botocore itself: boto3 would add only its resource layer and S3 transfer manager to the
+import, and this function uses neither. Logs are the runtime's own JSON lines (the function's log
+format is JSON), with `extra` keys for context.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 from functools import cache
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 from api_errors import ApiError
@@ -29,11 +31,12 @@ logger = logging.getLogger("async_api")
 
 settings = ApiSettings.from_environment()
 _retrying = Config(retries={"mode": "standard"})
-_dynamodb = boto3.client("dynamodb", config=_retrying)
+_session = botocore.session.get_session()
+_dynamodb = _session.create_client("dynamodb", config=_retrying)
 
 
 class _ClientOnFirstUse:
-    """A boto3 client created by its first use (creating one loads its service model)."""
+    """A client created by its first use (creating one loads its service model)."""
 
     def __init__(self, service: str, config: Config) -> None:
         self._service = service
@@ -42,7 +45,7 @@ class _ClientOnFirstUse:
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:
-            self._client = boto3.client(self._service, config=self._config)
+            self._client = _session.create_client(self._service, config=self._config)
         return getattr(self._client, name)
 
 

@@ -7,6 +7,8 @@ batch is deleted. Even a batch in which all records fail is answered, not raised
 is a loop; Powertools' batch utility would cost about as much at every cold start as boto3's import
 (Lambda compiles bundled modules each time: /var/task is read-only and ships no bytecode for the
 runtime's Python). Logs are the runtime's own JSON lines (the function's log format is JSON).
+The DynamoDB client comes from botocore itself: boto3 would add only its resource layer and
+S3 transfer manager to the import, neither of which this function uses.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import os
 from datetime import timedelta
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 from inference_common.store import InferenceRequestStore
@@ -26,7 +28,9 @@ logger = logging.getLogger("notifications")
 OUTPUT_BUCKET = os.environ["OUTPUT_BUCKET"]
 store = InferenceRequestStore(
     table_name=os.environ["REQUESTS_TABLE"],
-    dynamodb_client=boto3.client("dynamodb", config=Config(retries={"mode": "standard"})),
+    dynamodb_client=botocore.session.get_session().create_client(
+        "dynamodb", config=Config(retries={"mode": "standard"})
+    ),
     # Only records that no submit ever claims rely on this expiry; the submit sets its own.
     record_ttl=timedelta(days=int(os.environ.get("REQUEST_RECORD_TTL_DAYS", "30"))),
 )

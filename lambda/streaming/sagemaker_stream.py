@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -67,9 +67,11 @@ def create_client(settings: Settings) -> Any:
     """A SageMaker runtime client; ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` redirects it.
 
     ``read_timeout`` bounds the silence between two reads, so a stalled model ends the
-    stream instead of holding the Lambda until its own timeout.
+    stream instead of holding the Lambda until its own timeout. The client comes from botocore
+    itself: importing boto3 would add its resource layer and S3 transfer manager to every cold
+    start, compiled from the bundle, and the front uses neither.
     """
-    return boto3.client(
+    return botocore.session.get_session().create_client(
         "sagemaker-runtime",
         config=Config(
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
