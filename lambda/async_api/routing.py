@@ -67,7 +67,8 @@ class ApiResponse:
         return {
             "statusCode": self.status,
             "headers": {"Content-Type": "application/json", **(self.headers or {})},
-            "body": json.dumps(self.body, separators=(",", ":"), ensure_ascii=False),
+            # ASCII escapes: an error message can quote a header that holds a lone surrogate.
+            "body": json.dumps(self.body, separators=(",", ":")),
             "isBase64Encoded": False,
         }
 

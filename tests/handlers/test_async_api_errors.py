@@ -210,3 +210,12 @@ def proxy_event(**overrides) -> dict:
 def call(handler_module, event: dict) -> ApiResponse:
     answer = handler_module.handler(event, LambdaContext())
     return ApiResponse(status=answer["statusCode"], headers={}, body=json.loads(answer["body"]))
+
+
+def test_a_content_type_with_a_lone_surrogate_is_415_in_valid_json(async_api_module, aws, nothing_submitted):
+    event = proxy_event(body=json.dumps({"inputs": "Hello"}), headers={"Content-Type": "text/\ud800"})
+
+    answer = async_api_module.handler(event, LambdaContext())
+
+    assert answer["statusCode"] == 415
+    answer["body"].encode("utf-8")
