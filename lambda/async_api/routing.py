@@ -54,7 +54,8 @@ class ApiRequest:
         if not isinstance(headers, Mapping):
             return None
         name = name.lower()
-        return next((value for key, value in headers.items() if str(key).lower() == name), None)
+        value = next((value for key, value in headers.items() if str(key).lower() == name), None)
+        return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ import base64
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from handler_harness import ALICE, INPUT_BUCKET, MAX_INLINE_BYTES, ApiResponse, LambdaContext
 
@@ -219,3 +221,59 @@ def test_a_content_type_with_a_lone_surrogate_is_415_in_valid_json(async_api_mod
 
     assert answer["statusCode"] == 415
     answer["body"].encode("utf-8")
+
+
+# --- Any event for POST /v1/inferences: a documented answer in the documented shape, never a 5xx ---
+
+DOCUMENTED_SUBMIT_ANSWERS = {
+    (202, None), (400, "MalformedJson"), (400, "JsonTooDeep"), (400, "NumberTooLarge"),
+    (400, "UnpairedSurrogate"), (400, "MalformedBody"), (400, "InvalidRequest"), (400, "InvalidInputLocation"),
+    (400, "InvalidIdempotencyKey"), (403, "MissingCallerIdentity"), (413, "PayloadTooLarge"),
+    (415, "UnsupportedMediaType"),
+}
+text_bodies = st.one_of(
+    st.fixed_dictionaries(
+        {"inputs": st.text(max_size=20)}, optional={"parameters": st.dictionaries(st.text(max_size=5), st.integers())}
+    ).map(json.dumps),
+    st.lists(
+        st.sampled_from(['{"inputs": ', '"x"', "NaN", "1e999", '"\\ud800"', "[", "]", "}", ", ", "\ud800"]), max_size=12
+    ).map("".join),
+    st.text(max_size=30),
+)
+headers = st.fixed_dictionaries(
+    {},
+    optional={
+        "content-type": st.one_of(
+            st.sampled_from(["application/json", "text/plain", "application/json; charset=utf-8"]),
+            st.text(max_size=10),
+            st.integers(),
+        ),
+        "Idempotency-Key": st.one_of(st.text(max_size=8), st.integers()),
+    },
+)
+identities = st.one_of(
+    st.none(),
+    st.just({"userArn": ALICE}),
+    st.fixed_dictionaries({"userArn": st.one_of(st.none(), st.text(max_size=5), st.integers())}),
+)
+events = st.fixed_dictionaries(
+    {"path": st.just("/v1/inferences"), "httpMethod": st.just("POST")},
+    optional={
+        "headers": st.one_of(st.none(), headers),
+        "requestContext": st.one_of(st.none(), st.just({}), st.fixed_dictionaries({"identity": identities})),
+        "body": st.one_of(st.none(), text_bodies, st.integers()),
+        "isBase64Encoded": st.booleans(),
+    },
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event=events)
+def test_any_submit_event_gets_a_documented_answer_in_the_documented_shape(async_api_module, aws, event):
+    answer = async_api_module.handler(event, LambdaContext())
+
+    body = json.loads(answer["body"])
+    code = body["error"]["code"] if answer["statusCode"] != 202 else None
+    assert (answer["statusCode"], code) in DOCUMENTED_SUBMIT_ANSWERS
+    if code is not None:
+        assert set(body) == {"error"} and body["error"]["message"]
