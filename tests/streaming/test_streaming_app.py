@@ -8,6 +8,8 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from .emulator import InternalStreamFailure, ModelStreamError, Part, Refuse, Stall, parts
 from .relay_server import ENDPOINT_NAME, serve
@@ -324,3 +326,35 @@ def test_an_unexpected_failure_after_the_stream_began_is_still_an_error_event(ap
             ("error", {"code": "internal_error", "message": "the streaming front failed unexpectedly"}),
         ]
     assert upstream.closed
+
+
+# --- Any request body: a documented 4xx before the stream, never a 500 ---
+
+DOCUMENTED_CODES = {
+    "malformed_json", "json_too_deep", "number_too_large", "unpaired_surrogate", "invalid_request",
+    "payload_too_large", "unsupported_media_type", "ModelNotFound", "ModelNotServedStreaming",
+}
+request_bodies = st.one_of(
+    st.binary(max_size=60),
+    st.lists(
+        st.sampled_from(['{"inputs": ', '"x"', '"model": ', "NaN", "1e999", '"\\ud800"', "[", "]", "{", "}", ", ",
+                         '"parameters": ', '{"max_new_tokens": 5}', "9" * 4400]),
+        max_size=14,
+    ).map(lambda pieces: "".join(pieces).encode()),
+    st.integers(65, 2000).map(lambda depth: b'{"inputs": ' + b"[" * depth + b"]" * depth + b"}"),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=request_bodies,
+    content_type=st.sampled_from(["application/json", "text/plain", "application/json; charset=utf-8"]),
+)
+def test_any_request_body_is_answered_with_a_documented_error_or_a_stream_never_a_500(relay_url, body, content_type):
+    with StreamingCall(relay_url, PATH, body, headers={"Content-Type": content_type}) as call:
+        if call.status == 200:
+            return
+        error = call.json()["error"]
+        assert call.status != 500, error
+        if call.status < 500:
+            assert error["code"] in DOCUMENTED_CODES and error["message"]
