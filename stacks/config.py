@@ -1,12 +1,14 @@
 """Typed, validated per-environment configuration.
 
-Config is data: one YAML file per environment, validated once when the app starts, then passed
-down as frozen typed values. Every error names the file, the field and what is allowed.
+Config is data: every `config/*.yaml` except `pipeline.yaml` and `_`-prefixed files is one
+environment, validated once when the app starts, then passed down as frozen typed values. Every
+error names the file, the field and what is allowed (stacks/config_errors.py formats them).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,6 +23,16 @@ from pydantic import (
     model_validator,
 )
 
+from stacks.catalog_rules import catalog_problems
+from stacks.config_errors import (
+    SAGEMAKER_INSTANCE_TYPES,
+    SAGEMAKER_REGIONS,
+    ConfigError,
+    FieldProblems,
+    did_you_mean,
+    format_validation_error,
+    unknown_choice,
+)
 from stacks.stream_budget import (
     API_GATEWAY_IDLE_TIMEOUT_SECONDS,
     API_GATEWAY_STREAM_MAX_SECONDS,
@@ -28,33 +40,30 @@ from stacks.stream_budget import (
     StreamBudget,
 )
 
-from stacks.catalog_rules import FieldProblem, catalog_problems
-
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-ENVIRONMENTS = ("dev", "preprod", "prod")
+PIPELINE_FILE = "pipeline.yaml"
 
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[0-9]*x?large$")
 _STAGE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,15}$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Standard topics only: CloudWatch alarm actions cannot publish to FIFO topics.
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}$")
 
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="a 12-digit AWS account id in quotes, such as '123456789012'")]
+
 
 def _sagemaker_instance_type(value: str) -> str:
-    if not _INSTANCE_TYPE.match(value):
-        raise ValueError("must be a SageMaker instance type such as 'ml.g5.2xlarge' (starting with 'ml.')")
+    if value not in SAGEMAKER_INSTANCE_TYPES:
+        raise unknown_choice(
+            "SageMaker instance type", value, SAGEMAKER_INSTANCE_TYPES, "hosting instance types start with 'ml.', such as 'ml.g5.2xlarge'"
+        )
     return value
 
 
-class ConfigError(Exception):
-    """A config file that cannot be used; the message is meant for the person editing it."""
-
-
-class FieldProblems(ValueError):
-    def __init__(self, problems: list[FieldProblem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+def _sagemaker_region(value: str) -> str:
+    if value not in SAGEMAKER_REGIONS:
+        raise unknown_choice("AWS region", value, SAGEMAKER_REGIONS, "a region where SageMaker runs, such as 'eu-west-1'")
+    return value
 
 
 class _Model(BaseModel):
@@ -376,7 +385,7 @@ class ApiConfig(_Model):
     reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] = 20
     # Other accounts whose IAM principals may call this API (for example the tooling account's
     # smoke test). Callers in the API's own account need only their IAM policy.
-    invoker_accounts: list[Annotated[str, Field(pattern=r"^\d{12}$")]] = []
+    invoker_accounts: list[AccountId] = []
 
 
 class EnvironmentConfig(_Model):
@@ -385,7 +394,13 @@ class EnvironmentConfig(_Model):
     stage_name: str
     account: str | None = None
     region: str | None = None
-    resource_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")]
+    resource_prefix: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z][a-z0-9-]{1,20}$",
+            description="2-21 lowercase letters, digits or '-', starting with a letter, such as 'llm-dev'",
+        ),
+    ]
     # A developer's personal environment: deployed from a laptop, never by the pipeline, and held
     # to looser rules where a shared environment must not be (alarm recipients, pinned models).
     sandbox: bool = False
@@ -414,10 +429,8 @@ class EnvironmentConfig(_Model):
 
     @field_validator("region")
     @classmethod
-    def _region_shape(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", value):
-            raise ValueError("must be an AWS region such as 'eu-west-1', or null for an environment-agnostic stage")
-        return value
+    def _known_region(cls, value: str | None) -> str | None:
+        return None if value is None else _sagemaker_region(value)
 
     @field_validator("alarms")
     @classmethod
@@ -464,22 +477,6 @@ class EnvironmentConfig(_Model):
         return {name: model for name, model in self.models.items() if model.streaming is not None}
 
 
-def _describe(error: dict) -> str:
-    cause = error.get("ctx", {}).get("error")
-    if isinstance(cause, FieldProblems):
-        return "\n  ".join(f"field '{p.field}': {p.message} (got {p.got!r})" for p in cause.problems)
-    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"field '{field}': unknown key; remove it or check its spelling"
-    if kind == "missing":
-        return f"field '{field}': required but missing"
-    message = error["msg"].removeprefix("Value error, ")
-    if isinstance(error.get("input"), BaseModel):
-        # A section left out and checked with its defaults: there is no typed value to quote.
-        return f"field '{field}': {message}"
-    return f"field '{field}': {message} (got {error.get('input')!r})"
-
 
 def parse_environment_config(data: object, source: str) -> EnvironmentConfig:
     """Validate already-loaded YAML data; `source` names the file in every error."""
@@ -501,42 +498,138 @@ def _validate(model: type[BaseModel], data: object, source: str):
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        problems = "\n  ".join(_describe(e) for e in err.errors())
-        raise ConfigError(f"{source}: invalid configuration\n  {problems}") from None
+        raise format_validation_error(source, err, model) from None
 
 
 def load_environment_config(path: Path) -> EnvironmentConfig:
     return parse_environment_config(_read_yaml(path), str(path))
 
 
+def environment_files(config_dir: Path = CONFIG_DIR) -> list[Path]:
+    """Every environment's file: `*.yaml` directly in `config_dir`, except pipeline.yaml and `_*`."""
+    if not config_dir.is_dir():
+        raise ConfigError(f"{config_dir}: no such config directory")
+    misnamed = sorted(config_dir.glob("*.yml"))
+    if misnamed:
+        raise ConfigError(f"{misnamed[0]}: environment files end in '.yaml'; rename it to {misnamed[0].stem}.yaml")
+    files = sorted(p for p in config_dir.glob("*.yaml") if p.name != PIPELINE_FILE and not p.name.startswith("_"))
+    if not files:
+        raise ConfigError(f"{config_dir}: no environment files (*.yaml other than {PIPELINE_FILE})")
+    return files
+
+
+def load_environments(config_dir: Path = CONFIG_DIR) -> dict[Path, EnvironmentConfig]:
+    """Each environment file and its config, in file-name order; names and prefixes must be unique."""
+    environments = {path: load_environment_config(path) for path in environment_files(config_dir)}
+    for field in ("stage_name", "resource_prefix"):
+        counts = Counter(getattr(config, field) for config in environments.values())
+        for value, count in counts.items():
+            if count > 1:
+                clashing = [str(p) for p, c in environments.items() if getattr(c, field) == value]
+                raise ConfigError(
+                    f"{', '.join(clashing)}: field '{field}': {value!r} is used by {count} environments; "
+                    f"each environment needs its own (it names the {'Stage' if field == 'stage_name' else 'stacks and endpoints'})"
+                )
+    return environments
+
+
 def load_all(config_dir: Path = CONFIG_DIR) -> list[EnvironmentConfig]:
-    configs = [load_environment_config(config_dir / f"{name}.yaml") for name in ENVIRONMENTS]
-    names = [c.stage_name for c in configs]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{config_dir}: 'stage_name' must differ between environments (got {names})")
-    return configs
+    return list(load_environments(config_dir).values())
 
 
 class DeploymentTarget(_Model):
-    account: Annotated[str, Field(pattern=r"^\d{12}$")]
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+    account: AccountId
+    region: str
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        return _sagemaker_region(value)
+
+
+class Wave(_Model):
+    """Environments the pipeline deploys in parallel, after the wave before them."""
+
+    name: Annotated[
+        str,
+        Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$", description="1-32 letters, digits or '-', such as 'PreProd'"),
+    ]
+    # Stage names (`stage_name` in each environment's file).
+    environments: Annotated[list[str], Field(min_length=1)]
+    # A person approves in the console before any environment of the wave deploys.
+    approval: bool = False
+    # scripts/smoke_test.py runs against each environment of the wave once it has deployed.
+    smoke_test: bool = False
 
 
 class PipelineConfig(_Model):
-    """config/pipeline.yaml: where the promotion pipeline runs and what it builds."""
+    """config/pipeline.yaml: where the promotion pipeline runs, what it builds, the promotion waves."""
 
     tooling: DeploymentTarget
-    repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+    repository: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="'owner/name' of the repository")
+    ]
     branch: Annotated[str, Field(min_length=1)] = "main"
     connection_arn: Annotated[
         str,
-        Field(pattern=r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"),
+        Field(
+            pattern=r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$",
+            description="a connection ARN, 'arn:aws:codeconnections:<region>:<account>:connection/<uuid>' "
+            "(or the older 'codestar-connections' prefix)",
+        ),
     ]
-    # Dev is environment-agnostic for laptop deploys; the pipeline needs a concrete target for it.
-    dev: DeploymentTarget
+    waves: Annotated[list[Wave], Field(min_length=1)]
     smoke_test_timeout_minutes: Annotated[int, Field(ge=5, le=480)] = 90
 
+    @property
+    def connection_service_prefix(self) -> str:
+        """The IAM service prefix of the connection's ARN: `codeconnections` or `codestar-connections`."""
+        return self.connection_arn.split(":")[2]
 
-def load_pipeline_config(config_dir: Path = CONFIG_DIR) -> PipelineConfig:
-    path = config_dir / "pipeline.yaml"
-    return _validate(PipelineConfig, _read_yaml(path), str(path))
+
+def load_pipeline_config(
+    config_dir: Path = CONFIG_DIR, environments: dict[Path, EnvironmentConfig] | None = None
+) -> PipelineConfig:
+    """Read pipeline.yaml and check its waves against the environments' files."""
+    path = config_dir / PIPELINE_FILE
+    pipeline = _validate(PipelineConfig, _read_yaml(path), str(path))
+    environments = load_environments(config_dir) if environments is None else environments
+    _check_waves(path, pipeline, environments)
+    return pipeline
+
+
+def _check_waves(path: Path, pipeline: PipelineConfig, environments: dict[Path, EnvironmentConfig]) -> None:
+    by_name = {config.stage_name: (file, config) for file, config in environments.items()}
+    known = ", ".join(f"{name} ({file.name})" for name, (file, _) in by_name.items())
+    placed: dict[str, str] = {}
+    wave_names: set[str] = set()
+    for w, wave in enumerate(pipeline.waves):
+        if wave.name in wave_names:
+            raise ConfigError(f"{path}: field 'waves[{w}].name': {wave.name!r} names two waves; each wave needs its own")
+        wave_names.add(wave.name)
+        for e, name in enumerate(wave.environments):
+            field = f"field 'waves[{w}].environments[{e}]'"
+            if name not in by_name:
+                raise ConfigError(
+                    f"{path}: {field}: no environment has stage_name {name!r}{did_you_mean(name, by_name)} "
+                    f"(environments: {known})"
+                )
+            file, config = by_name[name]
+            if config.sandbox:
+                raise ConfigError(
+                    f"{path}: {field}: {name} is a sandbox ('sandbox: true' in {file}); sandboxes are deployed "
+                    "from a laptop with `make deploy` and never by the pipeline"
+                )
+            if config.account is None:
+                raise ConfigError(
+                    f"{path}: {field}: {name} is environment-agnostic (account and region are null in {file}); "
+                    "the pipeline deploys only to a named account and region: set both there"
+                )
+            if name in placed:
+                raise ConfigError(f"{path}: {field}: {name} is already deployed by wave {placed[name]!r}")
+            placed[name] = wave.name
+            if wave.smoke_test and pipeline.tooling.account not in config.api.invoker_accounts:
+                raise ConfigError(
+                    f"{path}: field 'waves[{w}].smoke_test': the smoke test calls {name}'s API from the tooling "
+                    f"account {pipeline.tooling.account}; add it to 'api.invoker_accounts' in {file}"
+                )

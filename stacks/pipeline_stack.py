@@ -1,4 +1,4 @@
-"""The promotion pipeline: synth and test, Dev, PreProd with a smoke test, approval, Prod."""
+"""The promotion pipeline: synth and test, then the waves of config/pipeline.yaml, in order."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 from constructs import Construct
 
+from stacks.config import PipelineConfig
 from stacks.constructs.rest_api import API_STAGE
-from stacks.config import EnvironmentConfig, PipelineConfig
 from stacks.constructs.secure_storage import access_log_bucket, acknowledge_no_replica
 from stacks.nag import wildcard_findings
 from stacks.stage import InferenceStage
@@ -41,9 +41,16 @@ _GENERATED_PERMISSIONS = [
 ]
 
 
-def _generated_permission_reason(finding: str, smoke_test_api_arn: str) -> str | None:
-    if finding == f"AwsSolutions-IAM5[Resource::{smoke_test_api_arn}]":
-        return "The smoke test calls the PreProd API, whose id exists only in that account: the statement names its account, region and stage."
+# CodeBuild installs the client and its dependencies before the smoke test's own budget starts.
+SMOKE_TEST_SETUP_MINUTES = 15
+
+
+def _generated_permission_reason(finding: str, smoke_test_api_arns: set[str]) -> str | None:
+    if finding.removeprefix("AwsSolutions-IAM5[Resource::").removesuffix("]") in smoke_test_api_arns:
+        return (
+            "The smoke test calls an API whose id exists only in its own account: "
+            "the statement names that account, region and API stage."
+        )
     inner = finding.removeprefix("AwsSolutions-IAM5[").removesuffix("]")
     return next((reason for pattern, reason in _GENERATED_PERMISSIONS if pattern.fullmatch(inner)), None)
 
@@ -54,10 +61,11 @@ def pinned_cli_version() -> str:
 
 
 class PipelineStack(Stack):
-    """Deploys the same Stage class the laptop deploys, one Stage per environment config.
+    """Deploys the app's own Stages, wave by wave: the pipeline and `make deploy` share one definition.
 
-    Dev's config is environment-agnostic (for laptop deploys); here it gets the pipeline's Dev
-    target from config/pipeline.yaml. PreProd and Prod deploy to the accounts in their configs.
+    The Stages are the top-level ones `make deploy STAGE=...` deploys, not copies under this stack,
+    so both paths deploy the same template files (the same logical ids) and either can update
+    what the other created.
     """
 
     def __init__(
@@ -66,13 +74,10 @@ class PipelineStack(Stack):
         id: str,
         *,
         pipeline_config: PipelineConfig,
-        environments: list[EnvironmentConfig],
+        stages: dict[str, InferenceStage],
         **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        dev, preprod, prod = environments
-        dev = dev.model_copy(update={"account": pipeline_config.dev.account, "region": pipeline_config.dev.region})
-
         source = pipelines.CodePipelineSource.connection(
             pipeline_config.repository, pipeline_config.branch, connection_arn=pipeline_config.connection_arn
         )
@@ -97,24 +102,43 @@ class PipelineStack(Stack):
             code_build_defaults=pipelines.CodeBuildOptions(build_environment=build_environment),
         )
 
-        # The API's id exists only in the PreProd account, and CDK cannot reference it across
-        # accounts: the smoke test's permission names the account, region and API stage instead.
-        self.smoke_test_api_arn = f"arn:{self.partition}:execute-api:{preprod.region}:{preprod.account}:*/{API_STAGE}/*"
-        self.stages = [InferenceStage(self, config=config) for config in (dev, preprod, prod)]
-        dev_stage, preprod_stage, prod_stage = self.stages
-        self.pipeline.add_stage(dev_stage)
-        self.pipeline.add_stage(
-            preprod_stage,
-            post=[self._smoke_test(preprod_stage, source, pipeline_config.smoke_test_timeout_minutes)],
-        )
-        self.pipeline.add_stage(
-            prod_stage,
-            pre=[pipelines.ManualApprovalStep("PromoteToProd", comment="PreProd passed its smoke test. Promote to Prod?")],
-        )
+        self.smoke_test_api_arns: set[str] = set()
+        for wave_config in pipeline_config.waves:
+            pre = (
+                [pipelines.ManualApprovalStep(f"PromoteTo{wave_config.name}", comment=f"Promote to {wave_config.name}?")]
+                if wave_config.approval
+                else []
+            )
+            wave = self.pipeline.add_wave(wave_config.name, pre=pre)
+            for name in wave_config.environments:
+                post = (
+                    [self._smoke_test(stages[name], source, pipeline_config.smoke_test_timeout_minutes)]
+                    if wave_config.smoke_test
+                    else []
+                )
+                wave.add_stage(stages[name], post=post)
         # Build now, so that the generated resources exist to be hardened and reviewed below.
         self.pipeline.build_pipeline()
+        self._grant_use_connection(pipeline_config)
         self._harden_artifact_bucket()
         self._acknowledge_generated_permissions()
+
+    def _grant_use_connection(self, pipeline_config: PipelineConfig) -> None:
+        """The source action may use the connection under the IAM prefix its ARN carries.
+
+        CDK grants `codestar-connections:UseConnection` whatever the ARN. Connections created since
+        July 2024 have `codeconnections` ARNs, and "when specifying a resource in the IAM policy, the
+        service prefix needs to match that of the resource" (Developer Tools console user guide,
+        "Connections rename - Summary of changes", https://docs.aws.amazon.com/dtconsole/latest/userguide/rename.html).
+        """
+        prefix = pipeline_config.connection_service_prefix
+        if prefix == "codestar-connections":
+            return
+        source_stage = self.pipeline.pipeline.node.find_child("Source")
+        (role,) = [c for c in source_stage.node.find_all() if isinstance(c, iam.Role)]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=[f"{prefix}:UseConnection"], resources=[pipeline_config.connection_arn])
+        )
 
     def _harden_artifact_bucket(self) -> None:
         """Versioning and access logs on the bucket CDK Pipelines creates (set on its L1, where nag looks)."""
@@ -147,7 +171,7 @@ class PipelineStack(Stack):
             acknowledgements = [
                 Acknowledgment(id=finding, reason=reason)
                 for finding in wildcard_findings(policy)
-                if (reason := _generated_permission_reason(finding, self.smoke_test_api_arn)) is not None
+                if (reason := _generated_permission_reason(finding, self.smoke_test_api_arns)) is not None
             ]
             acknowledgements.append(
                 Acknowledgment(
@@ -158,17 +182,20 @@ class PipelineStack(Stack):
             Validations.of(policy).acknowledge(*acknowledgements)
 
     def _smoke_test(
-        self, stage: InferenceStage, source: pipelines.CodePipelineSource, timeout_minutes: int
+        self, stage: InferenceStage, source: pipelines.CodePipelineSource, budget_minutes: int
     ) -> pipelines.CodeBuildStep:
-        api = stage.api
+        config = stage.config
+        # The API's id exists only in the environment's account, and CDK cannot reference it across
+        # accounts: the permission names the account, region and API stage instead.
+        api_arn = f"arn:{self.partition}:execute-api:{config.region}:{config.account}:*/{API_STAGE}/*"
+        self.smoke_test_api_arns.add(api_arn)
         return pipelines.CodeBuildStep(
-            "SmokeTest",
+            f"SmokeTest{config.stage_name}",
             input=source,
-            env_from_cfn_outputs={"API_URL": api.api_url_output},
-            env={"SMOKE_TEST_TIMEOUT_SECONDS": str(timeout_minutes * 60)},
-            commands=["make cli", 'scripts/smoke-test.sh "$API_URL"'],
-            timeout=Duration.minutes(timeout_minutes + 15),
-            role_policy_statements=[
-                iam.PolicyStatement(actions=["execute-api:Invoke"], resources=[self.smoke_test_api_arn])
-            ],
+            env_from_cfn_outputs={"API_URL": stage.api.api_url_output},
+            env={"SMOKE_TEST_BUDGET_SECONDS": str(budget_minutes * 60)},
+            commands=["make cli", '.venv/bin/python scripts/smoke_test.py "$API_URL"'],
+            # The script stops itself when its budget is spent; this limit only covers the set-up.
+            timeout=Duration.minutes(budget_minutes + SMOKE_TEST_SETUP_MINUTES),
+            role_policy_statements=[iam.PolicyStatement(actions=["execute-api:Invoke"], resources=[api_arn])],
         )

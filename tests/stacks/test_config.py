@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from stacks.config import CONFIG_DIR, ConfigError, load_all, load_environment_config, load_pipeline_config
 
@@ -60,11 +67,6 @@ def test_shipped_configs_serve_pinned_lmi_models():
     assert [c.stage_name for c in (dev, preprod, prod)] == ["Dev", "PreProd", "Prod"]
 
 
-def test_dev_is_environment_agnostic_so_synth_needs_no_credentials():
-    dev = load_all()[0]
-    assert dev.account is None and dev.region is None
-
-
 def test_every_environment_scales_to_zero_by_default():
     assert [m.async_.scaling.min_capacity for c in load_all() for m in c.async_models.values()] == [0, 0, 0]
 
@@ -89,11 +91,19 @@ def test_min_capacity_above_max_is_rejected(tmp_path):
     assert "'min_capacity' (3) must not be above 'max_capacity' (1)" in message
 
 
-@pytest.mark.parametrize("instance_type", ["g5.2xlarge", "ml.g5", "ml.g5.2xlarge ", "p4d.24xlarge"])
-def test_instance_type_must_be_a_sagemaker_ml_type(tmp_path, instance_type):
+@pytest.mark.parametrize("instance_type", ["g5.2xlarge", "ml.g5", "ml.g5.2xlarge ", "p4d.24xlarge", "ml.g5.2xlargee"])
+def test_instance_type_must_be_a_sagemaker_hosting_type(tmp_path, instance_type):
     message = config_error(tmp_path, with_change("models.chat.async.instance_type", instance_type))
-    assert "models.chat.async.instance_type" in message
-    assert "starting with 'ml.'" in message
+    assert "field 'models.chat.async.instance_type': unknown SageMaker instance type" in message
+    assert "start with 'ml.'" in message
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"), [("ml.g5.2xlargee", "ml.g5.2xlarge"), ("g5.12xlarge", "ml.g5.12xlarge"), ("ml.g6e.xlarg", "ml.g6e.xlarge")]
+)
+def test_an_instance_type_near_miss_gets_a_suggestion(tmp_path, typo, meant):
+    message = config_error(tmp_path, with_change("streaming_endpoint.instance_type", typo))
+    assert f"did you mean '{meant}'" in message
 
 
 @pytest.mark.parametrize("field", ["stage_name", "resource_prefix", "models", "models.chat.async.instance_type"])
@@ -114,11 +124,69 @@ def test_removal_policy_lists_the_allowed_values(tmp_path):
     assert "'destroy' or 'retain'" in message
 
 
-def test_account_must_be_quoted_twelve_digits(tmp_path):
-    data = with_change("account", 123456789012)
-    data["region"] = "eu-west-1"
-    message = config_error(tmp_path, data)
-    assert "field 'account'" in message
+@pytest.mark.parametrize(
+    ("written", "read_as"),
+    # YAML 1.1 reads a leading 0 followed by octal digits as an octal number.
+    [("123456789012", "123456789012"), ("012345670123", "1402433619")],
+)
+def test_an_account_id_read_as_a_number_gets_the_quoting_hint(tmp_path, written, read_as):
+    path = tmp_path / "dev.yaml"
+    path.write_text((CONFIG_DIR / "dev.yaml").read_text().replace('account: "111111111111"', f"account: {written}"))
+    with pytest.raises(ConfigError) as caught:
+        load_environment_config(path)
+    message = str(caught.value)
+    assert f"field 'account': must be text; YAML read {read_as} as a number" in message
+    assert "Put it in quotes: account: \"" in message
+
+
+def test_a_region_typo_names_the_field_and_the_near_miss(tmp_path):
+    message = config_error(tmp_path, with_change("region", "eu-wset-1"))
+    assert "field 'region': unknown AWS region 'eu-wset-1'" in message
+    assert "did you mean 'eu-west-1'" in message
+    assert "Traceback" not in message and len(message.splitlines()) == 2
+
+
+def test_an_unknown_key_suggests_the_near_miss_and_lists_the_keys_allowed_there(tmp_path):
+    message = config_error(tmp_path, with_change("models.chat.async.scaling.max_capactiy", 3))
+    assert "field 'models.chat.async.scaling.max_capactiy': unknown key; did you mean 'max_capacity'" in message
+    assert "allowed here: min_capacity, max_capacity" in message
+
+
+def test_a_misspelt_choice_lists_the_allowed_values_and_the_near_miss(tmp_path):
+    message = config_error(tmp_path, with_change("storage.removal_policy", "destory"))
+    assert "field 'storage.removal_policy': must be 'destroy' or 'retain' (got 'destory'); did you mean 'destroy'?" in message
+
+
+def test_a_pattern_mismatch_says_what_is_expected_never_the_regex(tmp_path):
+    message = config_error(tmp_path, with_change("resource_prefix", "LLM_dev"))
+    assert "field 'resource_prefix': must be 2-21 lowercase letters, digits or '-'" in message
+    assert "^[a-z]" not in message and "should match pattern" not in message
+
+
+def test_a_cross_field_error_names_the_fields_without_dumping_the_input(tmp_path):
+    message = config_error(tmp_path, with_change("models.chat.async.scaling.min_capacity", 3))
+    (line,) = [line for line in message.splitlines() if "min_capacity" in line]
+    assert "target_backlog_per_instance" not in line and "{" not in line
+
+
+def test_every_pattern_constrained_field_says_what_it_expects():
+    """Without a description, a pattern error could only show the raw regex."""
+    from stacks.config import EnvironmentConfig, PipelineConfig
+
+    missing = []
+
+    def visit(model, path):
+        for name, info in model.model_fields.items():
+            for annotation in [info.annotation, *typing.get_args(info.annotation)]:
+                if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                    visit(annotation, f"{path}{name}.")
+                for meta in [*info.metadata, *typing.get_args(annotation)[1:]]:
+                    if getattr(meta, "pattern", None) and not (info.description or getattr(meta, "description", None)):
+                        missing.append(f"{path}{name}")
+
+    visit(EnvironmentConfig, "")
+    visit(PipelineConfig, "")
+    assert missing == []
 
 
 def test_every_problem_in_a_file_is_reported_at_once(tmp_path):
@@ -143,19 +211,51 @@ def test_invalid_yaml_is_reported_with_the_file(tmp_path):
 def test_stage_names_must_differ_between_environments(tmp_path):
     for name in ("dev", "preprod", "prod"):
         write_config(tmp_path, DEV, f"{name}.yaml")
-    with pytest.raises(ConfigError, match="'stage_name' must differ"):
+    with pytest.raises(ConfigError, match="field 'stage_name': 'Dev' is used by 3 environments"):
         load_all(tmp_path)
 
 
-def test_app_exits_with_the_config_message_instead_of_a_traceback(tmp_path, monkeypatch):
-    import app as cdk_app
+def test_resource_prefixes_must_differ_between_environments(tmp_path):
+    write_config(tmp_path, DEV, "dev.yaml")
+    write_config(tmp_path, with_change("stage_name", "Staging"), "staging.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_all(tmp_path)
+    assert str(tmp_path / "dev.yaml") in str(caught.value) and str(tmp_path / "staging.yaml") in str(caught.value)
+    assert "field 'resource_prefix': 'llm-dev' is used by 2 environments" in str(caught.value)
 
-    for name in ("dev", "preprod", "prod"):
-        write_config(tmp_path, with_change("models.chat.async.instance_type", "gpu-large"), f"{name}.yaml")
-    monkeypatch.setattr(cdk_app, "load_all", lambda: load_all(tmp_path))
-    with pytest.raises(SystemExit) as exited:
-        cdk_app.main()
-    assert "dev.yaml" in str(exited.value) and "models.chat.async.instance_type" in str(exited.value)
+
+def test_every_yaml_file_is_an_environment_except_pipeline_and_underscored_ones(tmp_path):
+    write_config(tmp_path, DEV, "dev.yaml")
+    write_config(tmp_path, with_change("stage_name", "Staging") | {"resource_prefix": "llm-staging"}, "staging.yaml")
+    write_config(tmp_path, {"not": "an environment"}, "_notes.yaml")
+    write_config(tmp_path, {"tooling": {}}, "pipeline.yaml")
+    (tmp_path / "templates").mkdir()
+    write_config(tmp_path / "templates", {"not": "an environment"}, "sandbox.yaml")
+    assert [c.stage_name for c in load_all(tmp_path)] == ["Dev", "Staging"]
+
+
+def test_a_yml_file_is_refused_instead_of_silently_ignored(tmp_path):
+    write_config(tmp_path, DEV, "dev.yaml")
+    write_config(tmp_path, DEV, "staging.yml")
+    with pytest.raises(ConfigError, match="rename it to staging.yaml"):
+        load_all(tmp_path)
+
+
+def test_app_exits_with_the_config_message_instead_of_a_traceback(tmp_path):
+    shutil.copytree(CONFIG_DIR, tmp_path, dirs_exist_ok=True)
+    write_config(tmp_path, with_change("models.chat.async.instance_type", "gpu-large"), "dev.yaml")
+    # As `cdk synth -c config_dir=...` runs the app: the CLI hands the context over in CDK_CONTEXT_JSON.
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=CONFIG_DIR.parent,
+        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps({"config_dir": str(tmp_path)})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {tmp_path / 'dev.yaml'}: invalid configuration")
+    assert "models.chat.async.instance_type" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_streaming_min_copies_above_max_is_rejected(tmp_path):
@@ -166,15 +266,53 @@ def test_streaming_min_copies_above_max_is_rejected(tmp_path):
     assert "'min_copies' (3) must not be above 'max_copies' (1)" in message
 
 
-def test_pipeline_connection_must_be_a_connection_arn(tmp_path):
+def pipeline_error(tmp_path: Path, change) -> str:
+    for shipped in CONFIG_DIR.glob("*.yaml"):
+        if not (tmp_path / shipped.name).exists():
+            shutil.copy(shipped, tmp_path)
     pipeline = yaml.safe_load((CONFIG_DIR / "pipeline.yaml").read_text())
-    pipeline["connection_arn"] = "arn:aws:codecommit:eu-west-1:444444444444:my-repo"
+    change(pipeline)
     (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     with pytest.raises(ConfigError) as caught:
         load_pipeline_config(tmp_path)
     message = str(caught.value)
-    assert str(tmp_path / "pipeline.yaml") in message and "field 'connection_arn'" in message
-    assert "should match pattern" in message
+    assert message.startswith(f"{tmp_path / 'pipeline.yaml'}: "), "every pipeline error names the file"
+    return message
+
+
+def test_pipeline_connection_must_be_a_connection_arn(tmp_path):
+    message = pipeline_error(tmp_path, lambda p: p.update(connection_arn="arn:aws:codecommit:eu-west-1:444444444444:my-repo"))
+    assert "field 'connection_arn': must be a connection ARN" in message
+    assert "should match pattern" not in message
+
+
+def test_a_wave_naming_an_unknown_environment_suggests_the_near_miss(tmp_path):
+    message = pipeline_error(tmp_path, lambda p: p["waves"][1].update(environments=["Preprod"]))
+    assert "field 'waves[1].environments[0]': no environment has stage_name 'Preprod'; did you mean 'PreProd'" in message
+    assert "Dev (dev.yaml)" in message
+
+
+def test_a_wave_naming_a_sandbox_is_refused(tmp_path):
+    write_config(tmp_path, with_change("sandbox", True) | {"stage_name": "SandboxAlice", "resource_prefix": "llm-sbx-alice"}, "sandbox-alice.yaml")
+    message = pipeline_error(tmp_path, lambda p: p["waves"][0]["environments"].append("SandboxAlice"))
+    assert "field 'waves[0].environments[1]': SandboxAlice is a sandbox" in message
+    assert "sandbox-alice.yaml" in message
+
+
+def test_a_wave_naming_an_environment_agnostic_environment_is_refused(tmp_path):
+    write_config(tmp_path, with_change("account", None) | {"region": None}, "dev.yaml")
+    message = pipeline_error(tmp_path, lambda p: None)
+    assert "field 'waves[0].environments[0]': Dev is environment-agnostic" in message
+
+
+def test_an_environment_in_two_waves_is_refused(tmp_path):
+    message = pipeline_error(tmp_path, lambda p: p["waves"][2]["environments"].append("Dev"))
+    assert "field 'waves[2].environments[1]': Dev is already deployed by wave 'Dev'" in message
+
+
+def test_a_smoke_tested_environment_must_admit_the_tooling_account(tmp_path):
+    message = pipeline_error(tmp_path, lambda p: p["waves"][0].update(smoke_test=True))
+    assert "field 'waves[0].smoke_test'" in message and "'api.invoker_accounts'" in message
 
 
 # --- alarm recipients -------------------------------------------------------------------------
