@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from aws_cdk import Stack
 from aws_cdk.assertions import Template
 
 from stacks.config import load_all, load_pipeline_config
-from stacks.pipeline_stack import pinned_cli_version
+from stacks.pipeline_stack import SMOKE_TEST_SETUP_MINUTES, pinned_cli_version
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_CONFIG = load_pipeline_config()
@@ -54,7 +55,7 @@ def test_prod_waits_for_a_manual_approval_before_any_deployment(stages):
 
 def test_preprod_runs_the_smoke_test_after_every_deployment(stages):
     actions = stage_named(stages, "PreProd")["Actions"]
-    (smoke,) = [a for a in actions if a["Name"] == "SmokeTest"]
+    (smoke,) = [a for a in actions if a["Name"] == "SmokeTestPreProd"]
     deploys = [a for a in actions if a["ActionTypeId"]["Category"] == "Deploy"]
     assert deploys and all(smoke["RunOrder"] > a["RunOrder"] for a in deploys)
     variables = json.loads(smoke["Configuration"]["EnvironmentVariables"])
@@ -62,12 +63,21 @@ def test_preprod_runs_the_smoke_test_after_every_deployment(stages):
     assert "ApiUrl" in api_url["value"], "the smoke test gets the freshly deployed API's URL"
 
 
-def test_smoke_test_runs_the_client_cli_against_the_api(pipeline):
-    commands = buildspec(pipeline, "PipelinePreProdSmokeTest")["phases"]["build"]["commands"]
-    assert commands == ["make cli", 'scripts/smoke-test.sh "$API_URL"']
-    script = (ROOT / "scripts" / "smoke-test.sh").read_text()
-    assert 'llm-infer --api-url "$api_url" submit' in script and "--wait" in script
-    assert 'llm-infer --api-url "$api_url" stream' in script
+def test_smoke_test_runs_the_smoke_script_against_the_api(pipeline):
+    commands = buildspec(pipeline, "PipelinePreProdSmokeTestPreProd")["phases"]["build"]["commands"]
+    assert commands == ["make cli", '.venv/bin/python scripts/smoke_test.py "$API_URL"']
+
+
+def test_smoke_test_budget_ends_before_its_codebuild_timeout(pipeline):
+    (project,) = [
+        p for i, p in pipeline.find_resources("AWS::CodeBuild::Project").items() if i.startswith("PipelinePreProdSmokeTest")
+    ]
+    (budget,) = [
+        v for v in project["Properties"]["Environment"]["EnvironmentVariables"] if v["Name"] == "SMOKE_TEST_BUDGET_SECONDS"
+    ]
+    budget_minutes = PIPELINE_CONFIG.smoke_test_timeout_minutes
+    assert int(budget["Value"]) == budget_minutes * 60
+    assert project["Properties"]["TimeoutInMinutes"] == budget_minutes + SMOKE_TEST_SETUP_MINUTES
 
 
 def test_smoke_test_may_invoke_only_the_preprod_api_stage(pipeline):
@@ -90,7 +100,7 @@ def test_preprod_api_lets_the_tooling_account_invoke_it(synthesized):
 
 @pytest.mark.parametrize("name", ["Dev", "PreProd", "Prod"])
 def test_each_stage_deploys_to_the_account_and_region_of_its_config(stages, name):
-    expected = PIPELINE_CONFIG.dev if name == "Dev" else CONFIGS[name]
+    expected = CONFIGS[name]
     deploys = [a for a in stage_named(stages, name)["Actions"] if a["ActionTypeId"]["Category"] == "Deploy"]
     assert len(deploys) == 6, "prepare and deploy for each of the three stacks"
     for action in deploys:
@@ -123,9 +133,59 @@ def test_pipeline_runs_in_the_tooling_account(synthesized):
     assert (pipeline.account, pipeline.region) == (PIPELINE_CONFIG.tooling.account, PIPELINE_CONFIG.tooling.region)
 
 
-def test_laptop_stages_stay_deployable_without_the_pipeline(synthesized):
-    """`cdk deploy "Dev/*"` targets the top-level Stage, whose stacks share names with the pipeline's."""
-    top_level = {s.stage_name for s in synthesized.app.node.children if hasattr(s, "stage_name")}
-    assert {"Dev", "PreProd", "Prod"} <= top_level
-    pipeline_dev = next(s for s in synthesized.pipeline.stages if s.stage_name == "Dev")
-    assert pipeline_dev.async_inference.stack_name == synthesized.stages["Dev"].async_inference.stack_name
+def deploy_actions(stages: list[dict], name: str) -> dict[str, dict]:
+    """The pipeline's CloudFormation actions of one wave, by stack name."""
+    return {
+        a["Configuration"]["StackName"]: a
+        for a in stage_named(stages, name)["Actions"]
+        if a["ActionTypeId"]["Provider"] == "CloudFormation" and "TemplatePath" in a["Configuration"]
+    }
+
+
+@pytest.mark.parametrize("name", ["Dev", "PreProd", "Prod"])
+def test_pipeline_deploys_the_same_templates_as_make_deploy(synthesized, stages, name):
+    """One definition per environment: `make deploy STAGE=X` (cdk deploy "X/*") and the pipeline deploy
+    the same template files, so either path updates what the other created with nothing replaced."""
+    laptop_files = {
+        stack.stack_name: f"assembly-{name}/{stack.template_file}"
+        for stack in synthesized.stages[name].node.children
+        if isinstance(stack, Stack)
+    }
+    pipeline_files = {
+        stack_name: action["Configuration"]["TemplatePath"].split("::", 1)[1]
+        for stack_name, action in deploy_actions(stages, name).items()
+    }
+    assert set(pipeline_files) == set(laptop_files), "same stack names"
+    assert pipeline_files == laptop_files, "the very same template files"
+    for path in pipeline_files.values():
+        assert (synthesized.assembly_dir / path).is_file()
+
+
+def test_no_stage_is_synthesized_twice(synthesized):
+    """A second copy of a Stage under the pipeline would get other logical ids for the same stacks."""
+    assemblies = {p.name for p in synthesized.assembly_dir.glob("assembly-*")}
+    assert {f"assembly-{c.stage_name}" for c in load_all()} <= assemblies
+    assert not [name for name in assemblies if name.startswith("assembly-Pipeline")]
+
+
+def source_action_role_statements(pipeline: Template) -> list[dict]:
+    statements = []
+    for logical_id, policy in pipeline.find_resources("AWS::IAM::Policy").items():
+        if logical_id.startswith("PipelineSource"):
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def actions_on(statements: list[dict], resource: str) -> set[str]:
+    found = set()
+    for statement in statements:
+        if statement["Resource"] == resource:
+            actions = statement["Action"]
+            found |= set(actions if isinstance(actions, list) else [actions])
+    return found
+
+
+def test_source_action_may_use_a_codeconnections_connection(pipeline):
+    assert PIPELINE_CONFIG.connection_arn.startswith("arn:aws:codeconnections:")
+    actions = actions_on(source_action_role_statements(pipeline), PIPELINE_CONFIG.connection_arn)
+    assert "codeconnections:UseConnection" in actions
