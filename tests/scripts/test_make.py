@@ -1,0 +1,68 @@
+"""The terminal: `make` lists the targets, STAGE is checked before cdk runs, jsii never runs on Node 20."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacks.config import load_all
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = [c.stage_name for c in load_all()]
+
+
+def make(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def phony_targets() -> set[str]:
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    return {t for line in text.splitlines() if line.startswith(".PHONY:") for t in line.removeprefix(".PHONY:").split()}
+
+
+def test_make_alone_lists_every_target_one_line_each():
+    result = make()
+    assert result.returncode == 0, result.stderr
+    listed = re.findall(r"^  make (\S+) +\S", result.stdout, flags=re.MULTILINE)
+    assert sorted(listed) == sorted(phony_targets())
+    assert len(result.stdout.splitlines()) == len(listed)
+
+
+@pytest.mark.parametrize("target", ["deploy", "diff", "destroy"])
+def test_a_stage_target_without_stage_names_the_choices_before_running_cdk(target):
+    result = make(target)
+    assert result.returncode == 2
+    assert f"make {target} needs STAGE=<name>, one of: {', '.join(STAGES)}" in result.stderr
+    assert "cdk" not in result.stdout and "No stacks match" not in result.stderr
+
+
+def test_an_unknown_stage_gets_the_near_miss():
+    result = make("deploy", "STAGE=Prdo")
+    assert result.returncode == 2
+    assert "STAGE=Prdo names no environment in config; did you mean 'Prod'" in result.stderr
+
+
+def test_make_ls_lists_each_environment_with_its_file_target_and_wave():
+    result = make("ls")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert set(rows) == set(STAGES)
+    assert "config/preprod.yaml" in rows["PreProd"] and "222222222222/eu-west-1" in rows["PreProd"]
+    assert "wave Prod" in rows["Prod"]
+
+
+@pytest.mark.skipif(not shutil.which("node", path="/usr/bin:/bin"), reason="no system Node.js to fall back to")
+def test_jsii_runs_on_the_pinned_node_even_when_the_system_node_comes_first():
+    """What `cdk synth` run by hand (system Node first on PATH) starts: the app, then jsii."""
+    env = {k: v for k, v in os.environ.items() if k != "JSII_NODE"}
+    env["PATH"] = "/usr/bin:/bin"
+    script = "from stacks.toolchain import use_pinned_node; use_pinned_node(); import aws_cdk; print(aws_cdk.App().node.id == '')"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "end-of-life" not in result.stderr and "running on node v20" not in result.stderr
