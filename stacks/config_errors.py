@@ -89,9 +89,10 @@ def describe(error: dict, model: type[BaseModel]) -> str:
         allowed = _literal_values(model, loc)
         return f"field '{field}': {_allowed(allowed)} ({_got(value)}){did_you_mean(value, allowed)}"
     if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        # YAML reads unquoted digits as a number: leading zeros vanish, and a leading 0 means octal.
         return (
-            f"field '{field}': must be text; YAML read {value!r} as a number (and drops leading zeros). "
-            f"Put it in quotes: {loc[-1]}: \"{value}\""
+            f"field '{field}': must be text in quotes; YAML read the unquoted value as the number {value!r} "
+            f"(it drops leading zeros and reads a leading 0 as octal). Write it in quotes: {loc[-1]}: \"...\""
         )
     if kind == "string_pattern_mismatch":
         shape = _description(model, loc) or "in the documented form (see README.md, 'Config reference')"

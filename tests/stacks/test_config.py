@@ -135,8 +135,8 @@ def test_an_account_id_read_as_a_number_gets_the_quoting_hint(tmp_path, written,
     with pytest.raises(ConfigError) as caught:
         load_environment_config(path)
     message = str(caught.value)
-    assert f"field 'account': must be text; YAML read {read_as} as a number" in message
-    assert "Put it in quotes: account: \"" in message
+    assert f"field 'account': must be text in quotes; YAML read the unquoted value as the number {read_as}" in message
+    assert 'Write it in quotes: account: "..."' in message
 
 
 def test_a_region_typo_names_the_field_and_the_near_miss(tmp_path):
