@@ -90,9 +90,11 @@ def describe(error: dict, model: type[BaseModel]) -> str:
         return f"field '{field}': {_allowed(allowed)} ({_got(value)}){did_you_mean(value, allowed)}"
     if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
         # YAML reads unquoted digits as a number: leading zeros vanish, and a leading 0 means octal.
+        key = next((str(p) for p in reversed(loc) if isinstance(p, str)), field)
+        quoted = f'{key}: ["...", ...]' if isinstance(loc[-1], int) else f'{key}: "..."'
         return (
             f"field '{field}': must be text in quotes; YAML read the unquoted value as the number {value!r} "
-            f"(it drops leading zeros and reads a leading 0 as octal). Write it in quotes: {loc[-1]}: \"...\""
+            f"(it drops leading zeros and reads a leading 0 as octal). Write it in quotes: {quoted}"
         )
     if kind == "string_pattern_mismatch":
         shape = _description(model, loc) or "in the documented form (see README.md, 'Config reference')"

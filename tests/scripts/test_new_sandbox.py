@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from stacks.config import CONFIG_DIR, load_environment_config, load_pipeline_config
+from stacks.config import load_environment_config, load_pipeline_config
+from tests.stacks.conftest import shipped_config_dir
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "new_sandbox.py"
 
 
 @pytest.fixture
 def config_dir(tmp_path) -> Path:
-    for shipped in CONFIG_DIR.glob("*.yaml"):
-        shutil.copy(shipped, tmp_path)
-    return tmp_path
+    return shipped_config_dir(tmp_path)
 
 
 def new_sandbox(config_dir: Path, name: str) -> subprocess.CompletedProcess:

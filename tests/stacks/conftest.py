@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from aws_cdk import App
 from aws_cdk.assertions import Template
 
 from app import build_app
+from stacks.config import CONFIG_DIR
 from stacks.pipeline_stack import PipelineStack
 from stacks.stage import InferenceStage
 
@@ -41,11 +43,19 @@ class SynthesizedApp:
         return Template.from_stack(getattr(self.stages[stage], stack))
 
 
+def shipped_config_dir(target: Path) -> Path:
+    """A copy of config/ without the developers' own sandbox files (git-ignored, personal)."""
+    for path in CONFIG_DIR.glob("*.yaml"):
+        if not path.name.startswith("sandbox-"):
+            shutil.copy(path, target)
+    return target
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory) -> SynthesizedApp:
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = new_app(outdir)
-    stages, pipeline = build_app(app)
+    stages, pipeline = build_app(app, shipped_config_dir(tmp_path_factory.mktemp("config")))
     assembly = app.synth()
     return SynthesizedApp(
         app=app,

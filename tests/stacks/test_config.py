@@ -20,6 +20,11 @@ from stacks.config import CONFIG_DIR, ConfigError, load_all, load_environment_co
 DEV = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
 
 
+def shipped():
+    """The committed environments: a developer's own sandbox files are git-ignored."""
+    return [c for c in load_all() if not c.sandbox]
+
+
 def write_config(tmp_path: Path, data: object, name: str = "dev.yaml") -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data))
@@ -56,7 +61,7 @@ def without(path: str) -> dict:
 
 
 def test_shipped_configs_serve_pinned_lmi_models():
-    dev, preprod, prod = load_all()
+    dev, preprod, prod = shipped()
     assert list(dev.models) == ["chat", "small"] and dev.default_model == "chat"
     assert dev.models["chat"].async_.instance_type == "ml.g5.2xlarge"
     assert prod.models["chat"].async_.instance_type == "ml.g5.12xlarge"
@@ -68,7 +73,7 @@ def test_shipped_configs_serve_pinned_lmi_models():
 
 
 def test_every_environment_scales_to_zero_by_default():
-    assert [m.async_.scaling.min_capacity for c in load_all() for m in c.async_models.values()] == [0, 0, 0]
+    assert [m.async_.scaling.min_capacity for c in shipped() for m in c.async_models.values()] == [0, 0, 0]
 
 
 def test_unknown_key_is_rejected_with_its_path(tmp_path):
@@ -137,6 +142,12 @@ def test_an_account_id_read_as_a_number_gets_the_quoting_hint(tmp_path, written,
     message = str(caught.value)
     assert f"field 'account': must be text in quotes; YAML read the unquoted value as the number {read_as}" in message
     assert 'Write it in quotes: account: "..."' in message
+
+
+def test_an_account_id_in_a_list_read_as_a_number_gets_the_quoting_hint(tmp_path):
+    message = config_error(tmp_path, with_change("api.invoker_accounts", [444444444444]))
+    assert "field 'api.invoker_accounts[0]': must be text in quotes" in message
+    assert 'Write it in quotes: invoker_accounts: ["...", ...]' in message
 
 
 def test_a_region_typo_names_the_field_and_the_near_miss(tmp_path):

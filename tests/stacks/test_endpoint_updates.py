@@ -13,8 +13,9 @@ from stacks.gpu_instances import gpu_instance
 from stacks.streaming_stack import StreamingStack
 from tests.stacks.conftest import cdk_context
 
-CONFIGS = load_all()
-PROD = CONFIGS[2]
+# The committed environments: a developer's own sandbox files are git-ignored.
+CONFIGS = [c for c in load_all() if not c.sandbox]
+PROD = next(c for c in CONFIGS if c.stage_name == "Prod")
 
 
 def template_for(config: EnvironmentConfig) -> Template:

@@ -9,7 +9,6 @@ connection from before the CodeStar Connections rename.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from app import build_app
 from stacks.config import CONFIG_DIR
 from stacks.pipeline_stack import PipelineStack
 from stacks.stage import InferenceStage
-from tests.stacks.conftest import cdk_context
+from tests.stacks.conftest import cdk_context, shipped_config_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD_CONNECTION = "arn:aws:codestar-connections:eu-west-1:444444444444:connection/00000000-0000-4000-8000-000000000000"
@@ -39,9 +38,7 @@ class Organisation:
 
 @pytest.fixture(scope="module")
 def organisation(tmp_path_factory) -> Organisation:
-    config_dir = tmp_path_factory.mktemp("config")
-    for shipped in CONFIG_DIR.glob("*.yaml"):
-        shutil.copy(shipped, config_dir)
+    config_dir = shipped_config_dir(tmp_path_factory.mktemp("config"))
     # What a platform engineer does: copy a file, change its names and account.
     staging = (CONFIG_DIR / "dev.yaml").read_text()
     staging = staging.replace("stage_name: Dev", "stage_name: Staging").replace("llm-dev", "llm-staging")

@@ -164,7 +164,7 @@ def test_pipeline_deploys_the_same_templates_as_make_deploy(synthesized, stages,
 def test_no_stage_is_synthesized_twice(synthesized):
     """A second copy of a Stage under the pipeline would get other logical ids for the same stacks."""
     assemblies = {p.name for p in synthesized.assembly_dir.glob("assembly-*")}
-    assert {f"assembly-{c.stage_name}" for c in load_all()} <= assemblies
+    assert {f"assembly-{name}" for name in synthesized.stages} <= assemblies
     assert not [name for name in assemblies if name.startswith("assembly-Pipeline")]
 
 
