@@ -131,8 +131,8 @@ def _allowed(values: Sequence[object]) -> str:
 
 def _keys_at(model: type[BaseModel], loc: Sequence[object]) -> list[str]:
     found = _walk(model, loc)
-    target = _model_in(found[0]) if found else None
-    return list(_keys(target)) if target else []
+    targets = [m for o in _options(found[0]) if (m := _model_in(o))] if found else []
+    return [key for target in targets for key in _keys(target)]
 
 
 def _literal_values(model: type[BaseModel], loc: Sequence[object]) -> list[object]:

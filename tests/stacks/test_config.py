@@ -212,10 +212,27 @@ def test_a_file_that_is_not_a_mapping_is_rejected(tmp_path):
     assert "must hold a mapping" in message
 
 
-def test_invalid_yaml_is_reported_with_the_file(tmp_path):
+def test_invalid_yaml_is_reported_with_the_file_line_and_column(tmp_path):
     path = tmp_path / "dev.yaml"
-    path.write_text("model: [unclosed\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    path.write_text("stage_name: Dev\nmodel: [unclosed\n")
+    with pytest.raises(ConfigError) as caught:
+        load_environment_config(path)
+    assert str(caught.value).startswith(f"{path}, line 3, column 1: not valid YAML: ")
+    assert "<unicode string>" not in str(caught.value)
+
+
+def test_a_key_written_twice_is_refused_instead_of_the_first_being_dropped(tmp_path):
+    path = tmp_path / "dev.yaml"
+    path.write_text((CONFIG_DIR / "dev.yaml").read_text() + "\nresource_prefix: llm-other\n")
+    with pytest.raises(ConfigError) as caught:
+        load_environment_config(path)
+    assert "key 'resource_prefix' appears twice (first on line" in str(caught.value)
+
+
+def test_an_empty_file_says_so(tmp_path):
+    path = tmp_path / "dev.yaml"
+    path.write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match="the file is empty"):
         load_environment_config(path)
 
 
