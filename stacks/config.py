@@ -620,12 +620,21 @@ def load_pipeline_config(
     return pipeline
 
 
+# CDK Pipelines names these stages of every pipeline itself; a wave is a stage too.
+_PIPELINE_OWN_STAGES = ("Source", "Build", "UpdatePipeline", "Assets")
+
+
 def _check_waves(path: Path, pipeline: PipelineConfig, environments: dict[Path, EnvironmentConfig]) -> None:
     by_name = {config.stage_name: (file, config) for file, config in environments.items()}
     known = ", ".join(f"{name} ({file.name})" for name, (file, _) in by_name.items())
     placed: dict[str, str] = {}
     wave_names: set[str] = set()
     for w, wave in enumerate(pipeline.waves):
+        if wave.name in _PIPELINE_OWN_STAGES:
+            raise ConfigError(
+                f"{path}: field 'waves[{w}].name': {wave.name!r} is the name of one of the pipeline's own stages "
+                f"({', '.join(_PIPELINE_OWN_STAGES)}); name the wave after its environments"
+            )
         if wave.name in wave_names:
             raise ConfigError(f"{path}: field 'waves[{w}].name': {wave.name!r} names two waves; each wave needs its own")
         wave_names.add(wave.name)

@@ -333,6 +333,11 @@ def test_a_wave_naming_an_environment_agnostic_environment_is_refused(tmp_path):
     assert "field 'waves[0].environments[0]': Dev is environment-agnostic" in message
 
 
+def test_a_wave_named_like_a_stage_of_the_pipeline_itself_is_refused(tmp_path):
+    message = pipeline_error(tmp_path, lambda p: p["waves"][0].update(name="Build"))
+    assert "field 'waves[0].name': 'Build' is the name of one of the pipeline's own stages" in message
+
+
 def test_an_environment_in_two_waves_is_refused(tmp_path):
     message = pipeline_error(tmp_path, lambda p: p["waves"][2]["environments"].append("Dev"))
     assert "field 'waves[2].environments[1]': Dev is already deployed by wave 'Dev'" in message
