@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Post-deployment smoke test: one async inference to Completed and one token stream to its done event.
+"""Post-deployment smoke test: one async inference to Completed and its output read, one token stream to done.
 
     .venv/bin/python scripts/smoke_test.py https://<id>.execute-api.<region>.amazonaws.com/api/
 
@@ -19,6 +19,7 @@ Exit codes: 0 passed; 1 a part failed (the message says which and why); 2 the bu
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -149,7 +150,17 @@ def _advance_async(api: InferenceApi, budget: Budget, check: AsyncCheck) -> None
         return
     if status == "Failed":
         raise SmokeTestFailed(f"async: inference {check.inference_id} failed: {answer.get('failure_reason')}")
-    budget.log(f"async: {check.inference_id} Completed")
+    if "output_url" not in answer:
+        raise SmokeTestFailed(f"async: inference {check.inference_id} Completed without an output_url")
+    # The result must also be readable: the presigned URL exercises the bucket policy and the KMS key.
+    output = io.BytesIO()
+    try:
+        size = budget.call(lambda: api.download(answer["output_url"], output))
+    except (ApiError, Unreachable) as error:
+        raise SmokeTestFailed(f"async: the output of {check.inference_id} cannot be read: {error}") from None
+    if size == 0:
+        raise SmokeTestFailed(f"async: the output of {check.inference_id} is empty")
+    budget.log(f"async: {check.inference_id} Completed, output {size} bytes")
     check.done = True
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "smoke_test.py"
+# Presigned S3 URLs are absolute; the stand-in serves the output on its own port (filled in below).
+OUTPUT_URL = "http://{host}/output/inf-1.out"
 SSE_DONE = b'data: {"token": "one"}\n\ndata: {"token": " two"}\n\nevent: done\ndata: {"generated_text": "one two"}\n\n'
 
 
@@ -51,7 +53,8 @@ class StandIn:
     def __init__(self) -> None:
         self.answers: dict[str, list[Answer]] = {
             "POST /api/v1/inferences": [Answer(202, json.dumps({"inference_id": "inf-1", "status": "InProgress"}).encode())],
-            "GET /api/v1/inferences/inf-1": [status("Completed", output_url="http://127.0.0.1/unused")],
+            "GET /api/v1/inferences/inf-1": [status("Completed", output_url=OUTPUT_URL)],
+            "GET /output/inf-1.out": [Answer(200, b'{"generated_text": "hello"}')],
             "POST /api/v1/generate/stream": [stream()],
         }
         self.requests: list[str] = []
@@ -94,6 +97,8 @@ def stand_in() -> Iterator[tuple[StandIn, str]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    output_url = OUTPUT_URL.format(host=f"127.0.0.1:{server.server_port}")
+    scripted.answers[STATUS] = [status("Completed", output_url=output_url)]
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -162,6 +167,16 @@ def test_a_stream_that_ends_in_an_error_event_fails_without_a_retry(stand_in):
     assert "error event model_error: boom" in result.stderr
 
 
+def test_an_unreadable_output_fails_the_test(stand_in):
+    scripted, url = stand_in
+    scripted.answers["GET /output/inf-1.out"] = [
+        Answer(403, b"<Error><Code>AccessDenied</Code><Message>KMS denied</Message></Error>", {"Content-Type": "application/xml"})
+    ]
+    result = smoke_test(url)
+    assert result.returncode == 1
+    assert "the output of inf-1 cannot be read: 403 AccessDenied: KMS denied" in result.stderr
+
+
 def test_an_async_inference_that_failed_fails_the_test(stand_in):
     scripted, url = stand_in
     scripted.answers[STATUS] = [status("Failed", failure_reason="the model ran out of memory")]
@@ -173,7 +188,7 @@ def test_an_async_inference_that_failed_fails_the_test(stand_in):
 def test_the_stream_is_tried_while_the_async_request_waits(stand_in):
     """Both endpoints may start from zero: waiting for one after the other would double the time."""
     scripted, url = stand_in
-    scripted.answers[STATUS] = [status("InProgress"), status("Completed")]
+    scripted.answers[STATUS] = [status("InProgress"), *scripted.answers[STATUS]]
     smoke_test(url)
     assert scripted.requests.index(STREAM) < scripted.requests.index(STATUS)
 
