@@ -142,8 +142,11 @@ def deploy_actions(stages: list[dict], name: str) -> dict[str, dict]:
     }
 
 
-@pytest.mark.parametrize("name", ["Dev", "PreProd", "Prod"])
-def test_pipeline_deploys_the_same_templates_as_make_deploy(synthesized, stages, name):
+PIPELINE_ENVIRONMENTS = [(wave.name, name) for wave in PIPELINE_CONFIG.waves for name in wave.environments]
+
+
+@pytest.mark.parametrize(("wave", "name"), PIPELINE_ENVIRONMENTS, ids=[name for _, name in PIPELINE_ENVIRONMENTS])
+def test_pipeline_deploys_the_same_templates_as_make_deploy(synthesized, stages, wave, name):
     """One definition per environment: `make deploy STAGE=X` (cdk deploy "X/*") and the pipeline deploy
     the same template files, so either path updates what the other created with nothing replaced."""
     laptop_files = {
@@ -151,9 +154,11 @@ def test_pipeline_deploys_the_same_templates_as_make_deploy(synthesized, stages,
         for stack in synthesized.stages[name].node.children
         if isinstance(stack, Stack)
     }
+    prefix = f"{CONFIGS[name].resource_prefix}-"
     pipeline_files = {
         stack_name: action["Configuration"]["TemplatePath"].split("::", 1)[1]
-        for stack_name, action in deploy_actions(stages, name).items()
+        for stack_name, action in deploy_actions(stages, wave).items()
+        if stack_name.startswith(prefix)
     }
     assert set(pipeline_files) == set(laptop_files), "same stack names"
     assert pipeline_files == laptop_files, "the very same template files"
