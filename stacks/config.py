@@ -527,8 +527,15 @@ def load_environment_config(path: Path) -> EnvironmentConfig:
     return parse_environment_config(_read_yaml(path), str(path))
 
 
+def _as_typed(path: Path) -> Path:
+    """`config/dev.yaml` rather than an absolute path in messages, when run from the project."""
+    cwd = Path.cwd()
+    return path.relative_to(cwd) if path.is_absolute() and path.is_relative_to(cwd) and cwd != Path(cwd.anchor) else path
+
+
 def environment_files(config_dir: Path = CONFIG_DIR) -> list[Path]:
     """Every environment's file: `*.yaml` directly in `config_dir`, except pipeline.yaml and `_*`."""
+    config_dir = _as_typed(config_dir)
     if not config_dir.is_dir():
         raise ConfigError(f"{config_dir}: no such config directory")
     misnamed = sorted(config_dir.glob("*.yml"))
@@ -613,7 +620,7 @@ def load_pipeline_config(
     config_dir: Path = CONFIG_DIR, environments: dict[Path, EnvironmentConfig] | None = None
 ) -> PipelineConfig:
     """Read pipeline.yaml and check its waves against the environments' files."""
-    path = config_dir / PIPELINE_FILE
+    path = _as_typed(config_dir) / PIPELINE_FILE
     pipeline = _validate(PipelineConfig, _read_yaml(path), str(path))
     environments = load_environments(config_dir) if environments is None else environments
     _check_waves(path, pipeline, environments)
