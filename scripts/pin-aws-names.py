@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate stacks/data/aws_names.json from the botocore pinned in requirements-dev.txt.
+"""Regenerate stacks/data/aws_names.json (read by stacks/aws_names.py) from the botocore pinned in requirements-dev.txt.
 
 Synth reads the pinned file (botocore is not a runtime dependency of the app), and
 tests/stacks/test_aws_names.py fails when the file and the installed botocore disagree:

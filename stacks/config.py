@@ -23,16 +23,9 @@ from pydantic import (
     model_validator,
 )
 
+from stacks.aws_names import SAGEMAKER_INSTANCE_TYPES, SAGEMAKER_REGIONS
 from stacks.catalog_rules import catalog_problems
-from stacks.config_errors import (
-    SAGEMAKER_INSTANCE_TYPES,
-    SAGEMAKER_REGIONS,
-    ConfigError,
-    FieldProblems,
-    did_you_mean,
-    format_validation_error,
-    unknown_choice,
-)
+from stacks.config_errors import ConfigError, FieldProblems, did_you_mean, format_validation_error, unknown_choice
 from stacks.stream_budget import (
     API_GATEWAY_IDLE_TIMEOUT_SECONDS,
     API_GATEWAY_STREAM_MAX_SECONDS,

@@ -8,19 +8,13 @@ things are never shown: a traceback, the whole input of a cross-field check, a r
 from __future__ import annotations
 
 import difflib
-import json
 import types
 import typing
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
-
-_NAMES = json.loads((Path(__file__).resolve().parent / "data" / "aws_names.json").read_text())
-SAGEMAKER_REGIONS: tuple[str, ...] = tuple(_NAMES["sagemaker_regions"])
-SAGEMAKER_INSTANCE_TYPES: tuple[str, ...] = tuple(_NAMES["sagemaker_hosting_instance_types"])
 
 # A list longer than this is not printed whole; the near misses are.
 _LISTED_CHOICES = 12
@@ -57,8 +51,7 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str:
         close = difflib.get_close_matches(value.lower().strip(), list(choices), n=3, cutoff=0.6)
     if not close:
         return ""
-    quoted = [repr(c) for c in close]
-    return "; did you mean " + (" or ".join(quoted) if len(quoted) <= 2 else f"{', '.join(quoted[:-1])} or {quoted[-1]}") + "?"
+    return f"; did you mean {_either(close)}?"
 
 
 def format_validation_error(source: str, error: ValidationError, model: type[BaseModel]) -> ConfigError:
@@ -126,7 +119,13 @@ def _allowed(values: Sequence[object]) -> str:
         return "not an allowed value"
     if len(values) > _LISTED_CHOICES:
         return f"must be one of {len(values)} values such as {values[0]!r}"
-    return "must be " + (" or ".join(repr(v) for v in values) if len(values) <= 2 else "one of " + ", ".join(repr(v) for v in values))
+    return f"must be {_either(values)}" if len(values) <= 2 else f"must be one of {', '.join(repr(v) for v in values)}"
+
+
+def _either(values: Sequence[object]) -> str:
+    """'a', 'a' or 'b', 'a', 'b' or 'c'."""
+    quoted = [repr(v) for v in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 def _keys_at(model: type[BaseModel], loc: Sequence[object]) -> list[str]:
