@@ -601,6 +601,8 @@ class PipelineConfig(_Model):
         ),
     ]
     waves: Annotated[list[Wave], Field(min_length=1)]
+    # The smoke test's whole budget. Its CodeBuild step adds set-up time; CodeBuild allows a build
+    # 5 to 2160 minutes (BuildTimeOut in botocore's codebuild model), well above 480 plus set-up.
     smoke_test_timeout_minutes: Annotated[int, Field(ge=5, le=480)] = 90
 
     @property
