@@ -56,7 +56,10 @@ def run() -> list[tuple[str, str]]:
 
     project_median, baseline_median = statistics.median(project), statistics.median(baseline)
     return [
-        ("synth: full app (a Stage per environment, the pipeline deploying them, nag, Lambda bundling), median of 3", f"{project_median:.2f} s"),
+        (
+            "synth: full app (a Stage per environment, the pipeline deploying them, nag, bundling), median of 3",
+            f"{project_median:.2f} s",
+        ),
         ("synth: one-bucket app, median of 3", f"{baseline_median:.2f} s"),
         ("synth: full app / one-bucket app", f"{project_median / baseline_median:.2f}x"),
     ]

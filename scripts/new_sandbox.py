@@ -34,14 +34,18 @@ def sandbox_file(name: str, config_dir: Path = CONFIG_DIR) -> Path:
         )
     target = config_dir / f"sandbox-{name}.yaml"
     if target.exists():
-        raise ConfigError(f"{target}: already exists; deploy it with `make deploy STAGE=Sandbox{name.capitalize()}` or remove it first")
+        raise ConfigError(
+            f"{target}: already exists; deploy it with `make deploy STAGE=Sandbox{name.capitalize()}` or remove it first"
+        )
     text = Template(TEMPLATE.read_text()).substitute(
         name=name, stage_name=f"Sandbox{name.capitalize()}", resource_prefix=f"llm-sbx-{name}"
     )
     config = parse_environment_config(yaml.safe_load(text), str(TEMPLATE))
     for path, other in load_environments(config_dir).items():
         if other.stage_name == config.stage_name or other.resource_prefix == config.resource_prefix:
-            raise ConfigError(f"{path}: already uses stage {other.stage_name} / prefix {other.resource_prefix}; pick another NAME")
+            raise ConfigError(
+                f"{path}: already uses stage {other.stage_name} / prefix {other.resource_prefix}; pick another NAME"
+            )
     target.write_text(text)
     return target
 

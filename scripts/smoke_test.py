@@ -7,8 +7,9 @@ The pipeline runs it after each wave with `smoke_test: true`; run it by hand aga
 environment (your AWS credentials sign the requests, as `llm-infer` does).
 
 One budget covers everything (SMOKE_TEST_BUDGET_SECONDS, default 3600; the pipeline sets it from
-`smoke_test_timeout_minutes`; SMOKE_TEST_POLL_SECONDS, default 15, between two status checks): both endpoints may start at zero instances, so the async request
-waits for scale-out while the stream is tried alongside it, not after it. The stream is retried
+`smoke_test_timeout_minutes`; SMOKE_TEST_POLL_SECONDS, default 15, between two status checks).
+Both endpoints may start at zero instances, so the async request waits for scale-out while the
+stream is tried alongside it, not after it. The stream is retried
 only on the answers docs/streaming.md documents as retryable, 503 (no capacity yet, model not
 ready) and 429 (throttled), after their Retry-After; any other answer fails at once. When the
 budget is spent, even in the middle of a request, the script stops with exit code 2.
@@ -33,7 +34,14 @@ from typing import TypeVar
 import boto3
 
 from inference_client.api import TERMINAL_STATUSES, ApiError, InferenceApi
-from inference_client.signing import MissingCredentials, SignedClient, Unreachable, new_http, region_in_url, require_credentials
+from inference_client.signing import (
+    MissingCredentials,
+    SignedClient,
+    Unreachable,
+    new_http,
+    region_in_url,
+    require_credentials,
+)
 
 PASSED, FAILED, OUT_OF_BUDGET, CANNOT_RUN = 0, 1, 2, 3
 DEFAULT_BUDGET_SECONDS = 3600.0

@@ -42,13 +42,18 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Standard topics only: CloudWatch alarm actions cannot publish to FIFO topics.
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}$")
 
-AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="a 12-digit AWS account id in quotes, such as '123456789012'")]
+AccountId = Annotated[
+    str, Field(pattern=r"^\d{12}$", description="a 12-digit AWS account id in quotes, such as '123456789012'")
+]
 
 
 def _sagemaker_instance_type(value: str) -> str:
     if value not in SAGEMAKER_INSTANCE_TYPES:
         raise unknown_choice(
-            "SageMaker instance type", value, SAGEMAKER_INSTANCE_TYPES, "hosting instance types start with 'ml.', such as 'ml.g5.2xlarge'"
+            "SageMaker instance type",
+            value,
+            SAGEMAKER_INSTANCE_TYPES,
+            "hosting instance types start with 'ml.', such as 'ml.g5.2xlarge'",
         )
     return value
 
@@ -484,8 +489,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
+                first = seen[key].start_mark.line + 1
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice (first on line {seen[key].start_mark.line + 1})", key_node.start_mark
+                    None, None, f"key {key!r} appears twice (first on line {first})", key_node.start_mark
                 )
             seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
@@ -548,9 +554,10 @@ def load_environments(config_dir: Path = CONFIG_DIR) -> dict[Path, EnvironmentCo
         for value, count in counts.items():
             if count > 1:
                 clashing = [str(p) for p, c in environments.items() if getattr(c, field) == value]
+                names = "the Stage" if field == "stage_name" else "the stacks and endpoints"
                 raise ConfigError(
                     f"{', '.join(clashing)}: field '{field}': {value!r} is used by {count} environments; "
-                    f"each environment needs its own (it names the {'Stage' if field == 'stage_name' else 'stacks and endpoints'})"
+                    f"each environment needs its own (it names {names})"
                 )
     return environments
 

@@ -139,7 +139,8 @@ def _literal_values(model: type[BaseModel], loc: Sequence[object]) -> list[objec
     if not found:
         return []
     annotation, _ = found
-    return [v for option in _options(annotation) if typing.get_origin(option) is typing.Literal for v in typing.get_args(option)]
+    literals = [option for option in _options(annotation) if typing.get_origin(option) is typing.Literal]
+    return [value for literal in literals for value in typing.get_args(literal)]
 
 
 def _description(model: type[BaseModel], loc: Sequence[object]) -> str | None:
