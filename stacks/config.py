@@ -612,6 +612,17 @@ class PipelineConfig(_Model):
     # 5 to 2160 minutes (BuildTimeOut in botocore's codebuild model), well above 480 plus set-up.
     smoke_test_timeout_minutes: Annotated[int, Field(ge=5, le=480)] = 90
 
+    @model_validator(mode="before")
+    @classmethod
+    def _dev_target_moved(cls, data: object) -> object:
+        if isinstance(data, dict) and "dev" in data:
+            raise ValueError(
+                "the 'dev' block has moved: the pipeline deploys each environment to the account and region in "
+                "its own file, so put Dev's in config/dev.yaml (account, region), remove 'dev' here, and list "
+                "the environments under 'waves' (README, 'The promotion pipeline')"
+            )
+        return data
+
     @property
     def connection_service_prefix(self) -> str:
         """The IAM service prefix of the connection's ARN: `codeconnections` or `codestar-connections`."""

@@ -93,6 +93,9 @@ def describe(error: dict, model: type[BaseModel]) -> str:
         shape = _description(model, loc) or "in the documented form (see README.md, 'Config reference')"
         return f"field '{field}': must be {shape} ({_got(value)})"
     message = error["msg"].removeprefix("Value error, ")
+    if not loc:
+        # A check across the whole file names its own fields.
+        return message
     # A cross-field check gets the whole mapping as input: naming the fields is enough.
     shown = f" ({_got(value)})" if _is_scalar(value) else ""
     return f"field '{field}': {message}{shown}"

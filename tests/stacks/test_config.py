@@ -314,6 +314,11 @@ def test_pipeline_connection_must_be_a_connection_arn(tmp_path):
     assert "should match pattern" not in message
 
 
+def test_the_old_dev_target_points_to_its_new_place(tmp_path):
+    message = pipeline_error(tmp_path, lambda p: p.update(dev={"account": "111111111111", "region": "eu-west-1"}))
+    assert "the 'dev' block has moved" in message and "config/dev.yaml (account, region)" in message
+
+
 def test_a_wave_naming_an_unknown_environment_suggests_the_near_miss(tmp_path):
     message = pipeline_error(tmp_path, lambda p: p["waves"][1].update(environments=["Preprod"]))
     assert "field 'waves[1].environments[0]': no environment has stage_name 'Preprod'; did you mean 'PreProd'" in message
