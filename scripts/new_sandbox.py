@@ -27,6 +27,8 @@ NAME = re.compile(r"^[a-z][a-z0-9]{0,8}$")
 
 def sandbox_file(name: str, config_dir: Path = CONFIG_DIR) -> Path:
     """Write config_dir/sandbox-<name>.yaml and return its path; ConfigError if it cannot be."""
+    if not name:
+        raise ConfigError("make sandbox needs NAME=<name>: 1-9 lowercase letters or digits, such as NAME=alice")
     if not NAME.match(name):
         raise ConfigError(
             f"NAME={name!r}: use 1-9 lowercase letters or digits, starting with a letter, such as NAME=alice "
