@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from stacks.config import load_all
+from tests.stacks.conftest import shipped_config_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = [c.stage_name for c in load_all()]
@@ -66,3 +67,19 @@ def test_jsii_runs_on_the_pinned_node_even_when_the_system_node_comes_first():
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "end-of-life" not in result.stderr and "running on node v20" not in result.stderr
+
+
+def test_the_environment_table_says_which_environments_the_pipeline_never_deploys(tmp_path):
+    config_dir = shipped_config_dir(tmp_path)
+    staging = (config_dir / "dev.yaml").read_text().replace("stage_name: Dev", "stage_name: Staging")
+    (config_dir / "staging.yaml").write_text(staging.replace("llm-dev", "llm-staging"))
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "new_sandbox.py"), "bob", "--config-dir", str(config_dir)], check=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "environments.py"), "--config-dir", str(config_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert "never (make deploy only)" in rows["Staging"]
+    assert "never (sandbox)" in rows["SandboxBob"] and "your credentials' account" in rows["SandboxBob"]
