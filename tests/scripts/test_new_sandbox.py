@@ -37,7 +37,8 @@ def test_a_sandbox_is_environment_agnostic_scales_to_zero_and_keeps_little(confi
     new_sandbox(config_dir, "alice")
     config = load_environment_config(config_dir / "sandbox-alice.yaml")
     assert config.account is None and config.region is None
-    assert config.async_endpoint.scaling.min_capacity == 0 and config.streaming.scale_to_zero
+    assert all(model.async_.scaling.min_capacity == 0 for model in config.async_models.values())
+    assert config.streaming_endpoint.scale_to_zero
     assert config.storage.removal_policy == "destroy" and config.storage.log_retention_days <= 7
     assert not config.api.point_in_time_recovery
 

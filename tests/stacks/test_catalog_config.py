@@ -38,9 +38,10 @@ def test_revision_must_be_a_commit_sha_not_a_branch(tmp_path):
 
 
 def test_misspelt_region_is_refused_with_the_nearest_region(tmp_path):
+    # The region list (stacks/aws_names.py) catches a misspelling before the image table is asked.
     message = config_error(tmp_path, dev_with(account="111111111111", region="eu-wst-1"))
-    assert "field 'region': AWS publishes no lmi 0.38.0 image (djl-inference) in this region" in message
-    assert "did you mean 'eu-west-1'?" in message
+    assert "field 'region': unknown AWS region 'eu-wst-1'" in message
+    assert "did you mean 'eu-west-1'" in message
 
 
 def test_framework_without_an_image_in_the_region_is_refused(tmp_path):
@@ -70,6 +71,12 @@ def test_hub_token_in_the_container_environment_is_refused(tmp_path):
 
 def test_unknown_instance_type_names_the_nearest_known_ones(tmp_path):
     message = config_error(tmp_path, with_change("models.chat.async.instance_type", "ml.g5.3xlarge"))
+    assert "field 'models.chat.async.instance_type': unknown SageMaker instance type 'ml.g5.3xlarge'" in message
+    assert "did you mean 'ml.g5.xlarge'" in message
+
+
+def test_an_instance_type_without_gpus_names_the_nearest_supported_ones(tmp_path):
+    message = config_error(tmp_path, with_change("models.chat.async.instance_type", "ml.c5.xlarge"))
     assert "field 'models.chat.async.instance_type': not a supported GPU instance type; nearest: ml.g5.xlarge" in message
 
 

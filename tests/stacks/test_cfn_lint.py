@@ -32,7 +32,7 @@ def assembly_with_a_bad_instance_type(tmp_path) -> tuple[Path, Path]:
     for shipped in CONFIG_DIR.glob("*.yaml"):
         shutil.copy(shipped, config_dir)
     dev = yaml.safe_load((config_dir / "dev.yaml").read_text())
-    dev["async_endpoint"]["instance_type"] = "ml.g5.2xlargee"
+    dev["models"]["chat"]["async"]["instance_type"] = "ml.g5.2xlargee"
     (config_dir / "dev.yaml").write_text(yaml.safe_dump(dev))
     template = {
         "Resources": {
@@ -43,7 +43,7 @@ def assembly_with_a_bad_instance_type(tmp_path) -> tuple[Path, Path]:
                         {"VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.g5.2xlargee"}
                     ]
                 },
-                "Metadata": {"aws:cdk:path": "Dev/AsyncInference/AsyncEndpoint/Config"},
+                "Metadata": {"aws:cdk:path": "Dev/AsyncInference/chat/Endpoint/Config"},
             }
         }
     }
@@ -57,9 +57,9 @@ def test_a_finding_names_the_config_field_that_set_the_value(assembly_with_a_bad
     assembly_dir, config_dir = assembly_with_a_bad_instance_type
     (finding,) = [f for f in lint_assembly(assembly_dir, config_dir) if f.is_error]
     assert finding.rule == "E3030"
-    assert finding.construct == "Dev/AsyncInference/AsyncEndpoint/Config"
-    assert finding.config_fields == ("async_endpoint.instance_type",)
-    assert f"set by {config_dir / 'dev.yaml'}, field 'async_endpoint.instance_type'" in str(finding)
+    assert finding.construct == "Dev/AsyncInference/chat/Endpoint/Config"
+    assert finding.config_fields == ("models.chat.async.instance_type",)
+    assert f"set by {config_dir / 'dev.yaml'}, field 'models.chat.async.instance_type'" in str(finding)
 
 
 def test_a_finding_carries_the_rules_explanation_and_a_near_miss_not_the_whole_list(assembly_with_a_bad_instance_type):
@@ -81,5 +81,5 @@ def test_synth_step_fails_on_an_error_and_prints_it(assembly_with_a_bad_instance
         timeout=120,
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("error: cfn-lint E3030 at Dev/AsyncInference/AsyncEndpoint/Config")
+    assert result.stderr.startswith("error: cfn-lint E3030 at Dev/AsyncInference/chat/Endpoint/Config")
     assert "Traceback" not in result.stderr

@@ -8,11 +8,11 @@ from ops.cost import BilledResources, PriceTable, estimate, render_markdown
 from tests.stacks.conftest import ROOT, STAGE_NAMES
 
 # By hand, from config/*.yaml and ops/prices.yaml (730 hours a month):
-#   Dev      idle: nothing held;            maximum: (1 async + 4 streaming) x $1.515 x 730
+#   Dev      idle: nothing held;            maximum: (1 async + 4 streaming) x $1.694 x 730 (eu-west-1)
 #   PreProd  idle: nothing held;            maximum: (1 async + 2 streaming) x $7.927 x 730
 #   Prod     idle: 1 warm streaming x $7.927 x 730; maximum: (4 async + 4 streaming) x $7.927 x 730
 INSTANCE_COST_BY_HAND = {
-    "Dev": (0.0, 5 * 1.515 * 730),
+    "Dev": (0.0, 5 * 1.694 * 730),
     "PreProd": (0.0, 3 * 7.927 * 730),
     "Prod": (7.927 * 730, 8 * 7.927 * 730),
 }
