@@ -45,6 +45,7 @@ class SynthesizedApp:
 
 def shipped_config_dir(target: Path) -> Path:
     """A copy of config/ without the developers' own sandbox files (git-ignored, personal)."""
+    target.mkdir(parents=True, exist_ok=True)
     for path in CONFIG_DIR.glob("*.yaml"):
         if not path.name.startswith("sandbox-"):
             shutil.copy(path, target)

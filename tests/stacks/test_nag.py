@@ -165,3 +165,32 @@ def test_list_every_acknowledgement_for_reviewers(synthesized, capsys):
         for (path, rule, reason), stages in sorted(lines.items()):
             print(f"  {path} | {rule} | {','.join(stages)} | {reason}")
     assert lines
+
+
+def test_a_finding_in_a_stage_the_pipeline_deploys_fails_synth(tmp_path):
+    """CDK Pipelines synthesizes a Stage when it is added, before the packs are registered on the
+    App: the packs must still see every Stage the pipeline deploys."""
+    from aws_cdk import Environment
+
+    from stacks.config import load_environments, load_pipeline_config
+    from stacks.pipeline_stack import PipelineStack
+    from stacks.stage import InferenceStage
+    from tests.stacks.conftest import shipped_config_dir
+
+    config_dir = shipped_config_dir(tmp_path / "config")
+    environments = load_environments(config_dir)
+    pipeline_config = load_pipeline_config(config_dir, environments)
+    app = new_app(tmp_path / "cdk.out")
+    stages = {c.stage_name: InferenceStage(app, config=c) for c in environments.values()}
+    s3.Bucket(stages["PreProd"].async_inference, "Plain")
+    PipelineStack(
+        app,
+        "Pipeline",
+        pipeline_config=pipeline_config,
+        stages=stages,
+        env=Environment(account=pipeline_config.tooling.account, region=pipeline_config.tooling.region),
+    )
+    register_nag_packs(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    assert "AwsSolutions: AwsSolutions-S1 at PreProd/AsyncInference/Plain/Resource" in violations(tmp_path / "cdk.out")
