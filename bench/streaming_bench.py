@@ -1,6 +1,6 @@
 """Streaming front benchmarks: what the relay adds per token, and what decoding costs.
 
-(a) Relay latency per token. The event-stream emulator (tests/streaming/emulator.py) runs in
+(a) Relay latency per token. The event-stream emulator (local/scripted_runtime.py) runs in
     this process and notes ``time.perf_counter()`` right after writing each PayloadPart (one
     token per part, ``TOKEN_INTERVAL_SECONDS`` apart). The same scripted stream is read two
     ways, alternately, ``STREAMS`` times each:
@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.blog_line_reader import blog_token_texts  # noqa: E402
-from tests.streaming.emulator import Part, SageMakerRuntimeEmulator  # noqa: E402
+from local.scripted_runtime import Part, SageMakerRuntimeEmulator  # noqa: E402
 from tests.streaming.sse_client import StreamingCall  # noqa: E402
 from tests.streaming.streaming_modules import SHARED_ROOT, STREAMING_ROOT, token_stream  # noqa: E402
 

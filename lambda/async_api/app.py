@@ -68,7 +68,10 @@ def submit_inference(request: ApiRequest) -> ApiResponse:
     principal = _caller(request)
     _require_json_media_type(request)
     submission = parse_submission(
-        _raw_body(request), input_bucket=settings.input_bucket, max_inline_bytes=settings.max_inline_bytes
+        _raw_body(request),
+        input_bucket=settings.input_bucket,
+        max_inline_bytes=settings.max_inline_bytes,
+        catalog=settings.catalog,
     )
     idempotency_key = request.header("Idempotency-Key")
     if idempotency_key is None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from api_errors import ApiError
 from inference_common import strict_json
+from inference_common.catalog import ModelCatalog
+from inference_common.chat_request import ChatError, parse_chat_request
 from inference_common.s3_location import S3Location
 
 UPLOADS_PREFIX = "uploads/"
@@ -57,7 +59,10 @@ class Submission:
     input_location: S3Location | None = None
 
 
-def parse_submission(raw_body: bytes, *, input_bucket: str, max_inline_bytes: int) -> Submission:
+def parse_submission(
+    raw_body: bytes, *, input_bucket: str, max_inline_bytes: int, catalog: ModelCatalog | None = None
+) -> Submission:
+    """``catalog`` resolves the model of a chat body; the project's own bodies leave that to the submit."""
     if len(raw_body) > max_inline_bytes:
         raise ApiError(
             413,
@@ -67,6 +72,8 @@ def parse_submission(raw_body: bytes, *, input_bucket: str, max_inline_bytes: in
         )
     body = _json_object(raw_body)
     options = _options(body)
+    if "messages" in body:
+        return _chat_submission(body, options, catalog)
     if "input_location" in body:
         _reject_unknown_fields(body, _UPLOADED_FIELDS, "with input_location")
         return Submission(body=body, options=options, input_location=_uploaded_location(body, input_bucket))
@@ -83,6 +90,24 @@ def parse_submission(raw_body: bytes, *, input_bucket: str, max_inline_bytes: in
         options=options,
         inline_payload=json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(),
     )
+
+
+def _chat_submission(body: dict, options: InvocationOptions, catalog: ModelCatalog | None) -> Submission:
+    """An OpenAI chat body: the container answers it with one chat.completion, the job's result.
+    ``model`` may be left out here, as on the project's own body: the catalog's default serves it."""
+    chat_body = {name: value for name, value in body.items() if name not in _OPTION_FIELDS}
+    if chat_body.get("stream"):
+        raise ApiError(400, "InvalidRequest", "'stream' is not available on the async path; use POST /v1/chat/completions")
+    chat_body["model"] = options.model or (catalog.default if catalog else None)
+    try:
+        chat = parse_chat_request(chat_body, catalog, mode="async")
+    except ChatError as error:
+        raise ApiError(error.status, _CHAT_ERROR_CODES.get(error.code, "InvalidRequest"), error.message) from None
+    return Submission(body=body, options=options, inline_payload=chat.container_body(stream=False))
+
+
+# The async API's own codes for what the chat validation refuses about the model.
+_CHAT_ERROR_CODES = {"model_not_found": "ModelNotFound", "model_not_async": "ModelNotServedAsync"}
 
 
 def _json_object(raw_body: bytes) -> dict:

@@ -21,13 +21,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from generation_request import MAX_BODY_BYTES, InvalidRequest, parse_generation_request
+from inference_common import strict_json
 from inference_common.strict_json import is_json_media_type
-from sagemaker_stream import SageMakerStreamingEndpoint, UpstreamRefused, create_client
-from sse_relay import TokenEventStreamResponse
 from inference_common.catalog import ModelNotFound
+from inference_common.chat_request import ChatError, ChatRequest, parse_chat_request
+from openai_chat import ChatChunks, ChatCompletionBuilder
+from sagemaker_stream import ModelResponseStream, SageMakerStreamingEndpoint, UpstreamRefused, create_client
+from sse_relay import TokenEventStreamResponse, next_events
 from stream_settings import STREAMABLE_FORMATS, Settings
+from token_stream import Done, TokenStream
 
 logger = logging.getLogger(__name__)
+CHAT_ROUTE = "/v1/chat/completions"
 
 
 def error_response(
@@ -73,16 +78,63 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
             return error_response(error.status, error.code, error.message, headers)
         return TokenEventStreamResponse(upstream)  # type: ignore[return-value]
 
+    async def chat_completions(request: Request) -> Response:
+        """OpenAI Chat Completions; errors in OpenAI's shape (see openai_chat)."""
+        try:
+            chat = parse_chat_request(strict_json.parse_body(await _read_json_body(request)), settings.catalog)
+        except strict_json.JsonRejected as error:
+            return _chat_error(ChatError(400, error.message, code=error.code))
+        except InvalidRequest as error:
+            return _chat_error(ChatError(_status_of(error), error.message, code=error.code))
+        except ChatError as error:
+            return _chat_error(error)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        try:
+            upstream = await anyio.to_thread.run_sync(endpoint.open_body, chat.container_body(), chat.model)
+        except UpstreamRefused as error:
+            return _chat_error(_chat_refusal(error))
+        if chat.stream:
+            return TokenEventStreamResponse(upstream, formatter=ChatChunks(chat))  # type: ignore[return-value]
+        try:
+            return await anyio.to_thread.run_sync(_complete, upstream, chat)
+        finally:
+            upstream.close()
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     return Starlette(
         routes=[
             Route("/v1/generate/stream", generate_stream, methods=["POST"]),
+            Route(CHAT_ROUTE, chat_completions, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
+
+
+def _complete(upstream: ModelResponseStream, chat: ChatRequest) -> Response:
+    """Read the whole stream (in a worker thread) into one chat.completion."""
+    builder = ChatCompletionBuilder(chat)
+    parts, decoder = upstream.parts(), TokenStream()
+    while builder.outcome is None:
+        builder.add(next_events(parts, decoder))
+    if not isinstance(builder.outcome, Done):
+        failure = builder.outcome
+        logger.warning("chat completion failed: %s: %s", failure.code, failure.message)
+        return _chat_error(ChatError(502, failure.message, type="server_error", code=failure.code))
+    return JSONResponse(builder.completion())
+
+
+def _chat_error(error: ChatError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+def _chat_refusal(error: UpstreamRefused) -> ChatError:
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    kind = "server_error" if error.status >= 500 else "rate_limit_error" if error.status == 429 else "invalid_request_error"
+    return ChatError(error.status, error.message, type=kind, code=error.code, headers=headers)
 
 
 _PAYLOAD_TOO_LARGE = "payload_too_large"
@@ -118,12 +170,17 @@ async def _http_error(request: Request, error: Exception) -> Response:
         404: f"no route for {request.url.path}",
         405: f"{request.method} is not allowed on {request.url.path}",
     }.get(error.status_code, str(error.detail))
+    if request.url.path == CHAT_ROUTE:
+        return _chat_error(ChatError(error.status_code, message, code=code, headers=dict(error.headers or {})))
     return error_response(error.status_code, code, message, dict(error.headers or {}))
 
 
 async def _internal_error(request: Request, error: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "the streaming front failed unexpectedly")
+    message = "the streaming front failed unexpectedly"
+    if request.url.path == CHAT_ROUTE:
+        return _chat_error(ChatError(500, message, type="server_error", code="internal_error"))
+    return error_response(500, "internal_error", message)
 
 
 app = create_app()

@@ -142,12 +142,12 @@ class SageMakerStreamingEndpoint:
     def open(self, request: GenerationRequest, model: CatalogModel) -> ModelResponseStream:
         """Start a streamed generation on `model`'s endpoint or inference component (blocking until
         SageMaker answers with headers)."""
+        return self.open_body(request.container_body(model.container_format), model)
+
+    def open_body(self, body: bytes, model: CatalogModel) -> ModelResponseStream:
+        """Stream ``body`` through `model`'s endpoint or inference component, blocking until headers."""
         target = model.streaming_target
-        arguments: dict[str, Any] = {
-            "EndpointName": target.endpoint_name,
-            "Body": request.container_body(model.container_format),
-            "ContentType": "application/json",
-        }
+        arguments: dict[str, Any] = {"EndpointName": target.endpoint_name, "Body": body, "ContentType": "application/json"}
         if target.inference_component_name:
             arguments["InferenceComponentName"] = target.inference_component_name
         try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import anyio
@@ -52,12 +52,26 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
-class TokenEventStreamResponse:
-    """An ASGI response that decodes ``upstream`` and sends each event as it arrives."""
+def format_events(events: Iterable[StreamEvent]) -> bytes:
+    return b"".join(format_event(event) for event in events)
 
-    def __init__(self, upstream: ModelResponseStream, decoder: TokenStream | None = None) -> None:
+
+class TokenEventStreamResponse:
+    """An ASGI response that decodes ``upstream`` and sends each event as it arrives.
+
+    ``formatter`` turns each batch of events into the bytes to send: this module's own events by
+    default, ``openai_chat.ChatChunks`` for ``/v1/chat/completions``.
+    """
+
+    def __init__(
+        self,
+        upstream: ModelResponseStream,
+        decoder: TokenStream | None = None,
+        formatter: Callable[[Iterable[StreamEvent]], bytes] = format_events,
+    ) -> None:
         self._upstream = upstream
         self._decoder = decoder or TokenStream()
+        self._formatter = formatter
         self._parts: Iterator[bytes] = upstream.parts()
         self._complete = False
 
@@ -84,7 +98,7 @@ class TokenEventStreamResponse:
                 await send(
                     {
                         "type": "http.response.body",
-                        "body": b"".join(format_event(e) for e in events),
+                        "body": self._formatter(events),
                         "more_body": True,
                     }
                 )
@@ -97,18 +111,7 @@ class TokenEventStreamResponse:
 
     def _next_events(self) -> list[StreamEvent]:
         """Read parts until they make at least one event (runs in a worker thread)."""
-        try:
-            for part in self._parts:
-                events = self._decoder.feed(part)
-                if events:
-                    return events
-            return self._decoder.finish()
-        except UpstreamBroken as error:
-            return [StreamFailure(error.code, error.message)]
-        except Exception:
-            # Headers are sent: the caller can only learn of a failure through an event.
-            logger.exception("relaying the model's stream failed")
-            return [StreamFailure("internal_error", "the streaming front failed unexpectedly")]
+        return next_events(self._parts, self._decoder)
 
     async def _abort_on_disconnect(self, receive: Any, relay_scope: anyio.CancelScope) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -119,3 +122,19 @@ class TokenEventStreamResponse:
         logger.info("caller disconnected; closing the model's stream")
         self._upstream.abort()
         relay_scope.cancel()
+
+
+def next_events(parts: Iterator[bytes], decoder: TokenStream) -> list[StreamEvent]:
+    """Read ``parts`` until they make at least one event; the last batch ends with Done or StreamFailure."""
+    try:
+        for part in parts:
+            events = decoder.feed(part)
+            if events:
+                return events
+        return decoder.finish()
+    except UpstreamBroken as error:
+        return [StreamFailure(error.code, error.message)]
+    except Exception:
+        # Headers are sent: the caller can only learn of a failure through an event.
+        logger.exception("relaying the model's stream failed")
+        return [StreamFailure("internal_error", "the streaming front failed unexpectedly")]

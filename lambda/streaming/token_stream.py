@@ -16,6 +16,12 @@ server-sent events works too):
   ``generated_text``. A failure during generation is an in-band token with ``id: -1`` and
   ``finish_reason: "error"`` (under ``details``), optionally with ``error_msg``.
 * Legacy LMI JSON lines: ``{"outputs": [" the"]}``. This format has no final event.
+* OpenAI chat completion chunks, the answer of every container to a ``messages`` body
+  (docs/container-formats.md): ``{"object": "chat.completion.chunk", "choices": [{"delta":
+  {"content": " the"}, "finish_reason": null}], "usage": ...}``, as JSON lines (LMI) or as
+  ``data:`` events ending with ``data: [DONE]`` (vLLM, TGI, LMI's SSE formatter). The stream is
+  complete at ``[DONE]``, or, for JSON lines, at its end once a chunk has carried a
+  ``finish_reason``; ``Done`` then carries that ``finish_reason`` and the container's ``usage``.
 
 Decisions:
 
@@ -81,6 +87,10 @@ class Done:
     when the container's format does not send one."""
 
     generated_text: str | None
+    finish_reason: str | None = None
+    """Why the container stopped, in its own words (``length``, ``stop``, ``eos_token``...), when it says."""
+    usage: dict | None = None
+    """The container's token counts (``prompt_tokens``, ``completion_tokens``...), when it sends them."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,10 @@ class TokenStream:
         self._finished = False
         # The legacy ``outputs`` format has no final event, so the end of the stream is its end.
         self._ends_at_eof = False
+        # Chat chunks: the last finish_reason and usage seen, reported by the final Done.
+        self._chat = False
+        self._finish_reason: str | None = None
+        self._usage: dict | None = None
 
     @property
     def pending_bytes(self) -> int:
@@ -196,8 +210,8 @@ class TokenStream:
             except TokenStreamError as violation:
                 return self._fail(events, violation)
         if not self._finished:
-            if self._ends_at_eof:
-                events.append(Done(generated_text=None))
+            if self._ends_at_eof or (self._chat and self._finish_reason is not None):
+                events.append(Done(None, self._finish_reason, self._usage))
             else:
                 events.append(
                     StreamFailure(
@@ -231,6 +245,11 @@ class TokenStream:
                 "malformed_event",
                 f"the model's stream sent a line that is neither JSON nor an event: {_excerpt(line)}",
             )
+        # OpenAI-style streams end with "data: [DONE]"; compared in place, without copying the line.
+        if len(line) - start == 6 and line.endswith(b"[DONE]"):
+            events.append(Done(None, self._finish_reason, self._usage))
+            self._finish()
+            return
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -248,10 +267,14 @@ class TokenStream:
             raise TokenStreamError(
                 "malformed_event", "the model's stream sent JSON that is not an object"
             )
-        if "outputs" in event:
+        if "choices" in event:
+            self._interpret_chat_chunk(event, events)
+        elif "outputs" in event:
             self._interpret_outputs(event["outputs"], events)
         elif "error" in event:
-            events.append(StreamFailure("model_error", _message(event["error"])))
+            error = event["error"]
+            message = error.get("message") if type(error) is dict else error
+            events.append(StreamFailure("model_error", _message(message or error)))
             self._finish()
         else:
             raise TokenStreamError(
@@ -289,8 +312,32 @@ class TokenStream:
                 raise TokenStreamError(
                     "malformed_event", "the model's final event has a non-text generated_text"
                 )
-            events.append(Done(generated_text))
+            reason = details.get("finish_reason") if type(details) is dict else None
+            events.append(Done(generated_text, reason if isinstance(reason, str) else None))
             self._finish()
+
+    def _interpret_chat_chunk(self, event: dict, events: list[StreamEvent]) -> None:
+        choices = event["choices"]
+        if not isinstance(choices, list) or not all(type(choice) is dict for choice in choices):
+            raise TokenStreamError("malformed_event", "the model's stream sent a chunk whose choices are not objects")
+        self._chat = True
+        usage = event.get("usage")
+        if type(usage) is dict:
+            self._usage = usage
+        # n is always 1 here: only the first choice exists.
+        for choice in choices[:1]:
+            delta = choice.get("delta") or {}
+            content = delta.get("content") if type(delta) is dict else None
+            if content is not None and not isinstance(content, str):
+                raise TokenStreamError("malformed_event", "the model's stream sent a chunk whose content is not text")
+            if choice.get("finish_reason") == "error":
+                events.append(StreamFailure("model_error", "the model failed during generation"))
+                self._finish()
+                return
+            if content:
+                events.append(Token(content))
+            if isinstance(choice.get("finish_reason"), str):
+                self._finish_reason = choice["finish_reason"]
 
     def _interpret_outputs(self, outputs: Any, events: list[StreamEvent]) -> None:
         if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):

@@ -1,6 +1,6 @@
 """The identities the local gateway accepts signatures from."""
 
-from .gateway import Identity
+from local.gateway import Identity
 
 # The credentials tests/handlers' aws_environment puts in the environment: the CLI's default caller.
 ENVIRONMENT_CALLER = Identity("testing", "testing", "testing")

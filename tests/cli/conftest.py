@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,12 +45,12 @@ from handler_harness import ApiGateway  # noqa: E402
 from test_inference_lifecycle import completed, failed, sagemaker_writes_output  # noqa: E402
 
 from inference_client.__main__ import main  # noqa: E402
+from local.asgi_server import serve  # noqa: E402
+from local.gateway import Identity, LocalApiGateway  # noqa: E402
+from local.scripted_runtime import SageMakerRuntimeEmulator  # noqa: E402
 from tests.streaming import streaming_modules  # noqa: E402
-from tests.streaming.emulator import SageMakerRuntimeEmulator  # noqa: E402
-from tests.streaming.relay_server import serve  # noqa: E402
 
 from .callers import ENVIRONMENT_CALLER, OTHER_CALLER  # noqa: E402
-from .gateway import Identity, LocalApiGateway  # noqa: E402
 
 STREAMING_ENDPOINT = "streaming-endpoint"
 
@@ -62,21 +61,9 @@ def emulator() -> Iterator[SageMakerRuntimeEmulator]:
         yield running
 
 
-def _streaming_app_module():
-    """Load the streaming front's app module without leaving it in sys.modules, where tests/streaming
-    keeps its own copy (built from its environment, for its emulator)."""
-    theirs = sys.modules.pop("streaming_app", None)
-    try:
-        return streaming_modules.load_app_module()
-    finally:
-        sys.modules.pop("streaming_app", None)
-        if theirs is not None:
-            sys.modules["streaming_app"] = theirs
-
-
 @pytest.fixture(scope="session")
 def streaming_url(aws_environment, emulator) -> Iterator[str]:
-    app_module = _streaming_app_module()
+    app_module = streaming_modules.load_app_module_apart()
     with pytest.MonkeyPatch.context() as env:
         # Only the streaming front's client goes to the emulator; the async_api's stays on moto.
         env.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", emulator.url)

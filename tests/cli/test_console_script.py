@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.streaming.emulator import Part
+from local.scripted_runtime import Part
 from tests.streaming.streams import tgi_stream
 
 LLM_INFER = Path(sys.executable).with_name("llm-infer")

@@ -44,7 +44,7 @@ def test_missing_credentials_exit_3_before_any_request(llm_infer, api_url, gatew
 
     assert outcome.exit_code == 3
     assert outcome.stderr.startswith("error: no AWS credentials found (set AWS_PROFILE")
-    assert gateway.requests == []
+    assert list(gateway.requests) == []
 
 
 def test_missing_payload_file_exits_3_before_any_request(llm_infer, api_url, gateway, tmp_path):
@@ -54,7 +54,7 @@ def test_missing_payload_file_exits_3_before_any_request(llm_infer, api_url, gat
 
     assert outcome.exit_code == 3
     assert outcome.stderr == f"error: [Errno 2] No such file or directory: '{missing}'\n"
-    assert gateway.requests == []
+    assert list(gateway.requests) == []
 
 
 def test_no_api_url_exits_3_saying_how_to_give_one(llm_infer, aws_environment, monkeypatch):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.streaming.emulator import ModelStreamError, Part, parts
+from local.scripted_runtime import ModelStreamError, Part, parts
 from tests.streaming.streams import tgi_stream
 
 

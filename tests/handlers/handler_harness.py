@@ -4,12 +4,10 @@ SageMaker runtime for what moto cannot do (throttle, or let a notification overt
 
 from __future__ import annotations
 
-import base64
 import importlib.util
 import json
 import sys
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,10 +17,10 @@ from typing import Any
 
 import boto3
 
+from local.lambda_events import ACCOUNT, REGION, ApiResponse, LambdaContext, RestApiFunction
+
 LAMBDA_ROOT = Path(__file__).resolve().parents[2] / "lambda"
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 INPUT_BUCKET = "inference-input"
 OUTPUT_BUCKET = "inference-output"
 REQUESTS_TABLE = "inference-requests"
@@ -74,20 +72,6 @@ def load_handler_module(function: str, module_name: str) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
-
-
-class LambdaContext:
-    function_name = "inference-handler"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:inference-handler"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
 
 
 @dataclass
@@ -177,18 +161,8 @@ class Aws:
         return [b["Name"] for b in self.s3.list_buckets()["Buckets"] if b["Name"].startswith("sagemaker-output-")]
 
 
-@dataclass(frozen=True)
-class ApiResponse:
-    status: int
-    headers: dict[str, str]
-    body: dict
-
-
-class ApiGateway:
+class ApiGateway(RestApiFunction):
     """Calls the async_api handler the way an API Gateway REST proxy integration with IAM auth does."""
-
-    def __init__(self, handler_module: ModuleType) -> None:
-        self._module = handler_module
 
     def request(
         self,
@@ -200,40 +174,7 @@ class ApiGateway:
         principal: str | None = ALICE,
         query: dict[str, str] | None = None,
     ) -> ApiResponse:
-        is_binary = isinstance(body, bytes)
-        event = {
-            "resource": "/{proxy+}",
-            "path": path,
-            "httpMethod": method,
-            "headers": {"Host": "api.example.com", "Content-Type": "application/json", **(headers or {})},
-            "multiValueHeaders": {},
-            "queryStringParameters": query,
-            "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-            "pathParameters": {"proxy": path.lstrip("/")},
-            "stageVariables": None,
-            "requestContext": {
-                "accountId": ACCOUNT,
-                "apiId": "a1b2c3",
-                "stage": "prod",
-                "requestId": str(uuid.uuid4()),
-                "resourcePath": "/{proxy+}",
-                "httpMethod": method,
-                "path": f"/prod{path}",
-                "protocol": "HTTP/1.1",
-                "identity": {"userArn": principal, "caller": principal, "accountId": ACCOUNT},
-            },
-            "body": base64.b64encode(body).decode() if is_binary else body,
-            "isBase64Encoded": is_binary,
-        }
-        answer = self._module.handler(event, LambdaContext())
-        # Powertools answers REST proxy events with multiValueHeaders.
-        headers = {name: values[-1] for name, values in (answer.get("multiValueHeaders") or {}).items()}
-        headers.update(answer.get("headers") or {})
-        return ApiResponse(
-            status=answer["statusCode"],
-            headers=headers,
-            body=json.loads(answer["body"]) if answer.get("body") else {},
-        )
+        return super().request(method, path, body=body, headers=headers, principal=principal, query=query)
 
     def submit(self, body: dict, *, idempotency_key: str | None = None, principal: str = ALICE) -> ApiResponse:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from .emulator import SageMakerRuntimeEmulator
-from .relay_server import ENDPOINT_NAME, MODEL_CATALOG, serve
-from .streaming_modules import load_app_module, stream_settings
+from local.asgi_server import serve
+from local.scripted_runtime import SageMakerRuntimeEmulator
+
+from .streaming_modules import ENDPOINT_NAME, MODEL_CATALOG, load_app_module, stream_settings
 
 
 @pytest.fixture(scope="session")
@@ -51,11 +52,12 @@ def relay_url(app_module) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def relay_for(app_module):
-    """Start another relay with different settings: ``relay_for(container_format="lmi")``."""
+    """Start another relay with different settings: ``relay_for(container_format="lmi")`` (one model),
+    or ``relay_for(settings=...)``."""
     with_servers: list = []
 
-    def start(**overrides) -> str:
-        settings = stream_settings.Settings.one_model(ENDPOINT_NAME, upstream_max_attempts=1, **overrides)
+    def start(settings: stream_settings.Settings | None = None, **overrides) -> str:
+        settings = settings or stream_settings.Settings.one_model(ENDPOINT_NAME, upstream_max_attempts=1, **overrides)
         context = serve(app_module.create_app(settings))
         with_servers.append(context)
         return context.__enter__()

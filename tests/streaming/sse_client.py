@@ -18,14 +18,14 @@ class ServerSentEvent:
 
 
 class StreamingCall:
-    """One ``POST`` whose response is read incrementally; close() drops the connection."""
+    """One request (``POST`` by default) whose response is read incrementally; close() drops the connection."""
 
     def __init__(self, base_url: str, path: str, body: bytes, headers: dict[str, str] | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, method: str = "POST") -> None:
         url = urlsplit(base_url)
         self._connection = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
         request_headers = {"Content-Type": "application/json", **(headers or {})}
-        self._connection.request("POST", path, body=body, headers=request_headers)
+        self._connection.request(method, path, body=body, headers=request_headers)
         self.response = self._connection.getresponse()
 
     @property

@@ -15,6 +15,23 @@ from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAMING_ROOT = ROOT / "lambda" / "streaming"
+ENDPOINT_NAME = "streaming-endpoint"
+# The catalog the stack would write: two streaming models (TGI by default, LMI) on one endpoint,
+# and a model served asynchronously only.
+MODEL_CATALOG = {
+    "default": "chat",
+    "models": {
+        "chat": {
+            "container_format": "tgi",
+            "streaming": {"endpoint_name": ENDPOINT_NAME, "inference_component_name": f"{ENDPOINT_NAME}-chat"},
+        },
+        "small": {
+            "container_format": "lmi",
+            "streaming": {"endpoint_name": ENDPOINT_NAME, "inference_component_name": f"{ENDPOINT_NAME}-small"},
+        },
+        "summarizer": {"container_format": "lmi", "async": {"endpoint_name": "summarizer-async"}},
+    },
+}
 # The deployed asset holds the shared package beside the function's own modules.
 SHARED_ROOT = ROOT / "lambda" / "shared"
 
@@ -49,8 +66,23 @@ def load_app_module() -> ModuleType:
     return module
 
 
+def load_app_module_apart() -> ModuleType:
+    """Import ``app.py`` under the current environment without replacing the cached
+    ``streaming_app``, which tests/streaming builds from its own environment."""
+    theirs = sys.modules.pop("streaming_app", None)
+    try:
+        return load_app_module()
+    finally:
+        sys.modules.pop("streaming_app", None)
+        if theirs is not None:
+            sys.modules["streaming_app"] = theirs
+
+
 token_stream = _import("token_stream")
 generation_request = _import("generation_request")
 stream_settings = _import("stream_settings")
 sse_relay = _import("sse_relay")
 sagemaker_stream = _import("sagemaker_stream")
+openai_chat = _import("openai_chat")
+chat_request = _import("inference_common.chat_request")
+catalog = _import("inference_common.catalog")

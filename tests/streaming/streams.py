@@ -45,3 +45,54 @@ def lmi_error_line(message: str) -> bytes:
 
 def legacy_lmi_stream(texts: list[str]) -> bytes:
     return b"".join(json.dumps({"outputs": [text]}, ensure_ascii=False).encode() + b"\n" for text in texts)
+
+
+def chat_chunk(content: str | None, *, finish_reason: str | None = None, role: bool = False, usage: dict | None = None,
+               choices: bool = True) -> dict:
+    """One OpenAI chat.completion.chunk as the containers write it."""
+    delta: dict = {} if content is None else {"content": content}
+    if role:
+        delta["role"] = "assistant"
+    chunk: dict = {"id": "chatcmpl-0", "object": "chat.completion.chunk", "created": 1712792433, "model": "m",
+                   "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+                   if choices else []}
+    if usage is not None:
+        chunk["usage"] = usage
+    return chunk
+
+
+def _chat_chunks(texts: list[str], finish_reason: str) -> list[dict]:
+    chunks = [chat_chunk(text, role=index == 0) for index, text in enumerate(texts)]
+    chunks.append(chat_chunk(None, finish_reason=finish_reason))
+    return chunks
+
+
+def lmi_chat_stream(texts: list[str], *, finish_reason: str = "eos_token") -> bytes:
+    """LMI's chat answer (djl_python output_formatter, _jsonlines_chat_output_formatter): JSON lines,
+    one chunk per token, no model field; the last token's chunk carries the finish_reason; no [DONE]."""
+    chunks = []
+    for index, text in enumerate(texts):
+        chunk = chat_chunk(text, role=index == 0, finish_reason=finish_reason if index == len(texts) - 1 else None)
+        del chunk["model"]
+        chunks.append(chunk)
+    return b"".join(json.dumps(c, ensure_ascii=False).encode() + b"\n" for c in chunks)
+
+
+def vllm_chat_stream(texts: list[str], *, usage: dict | None = None) -> bytes:
+    """vLLM's chat answer: `data: ` events, a usage-only chunk when asked, then `data: [DONE]`."""
+    chunks = _chat_chunks(texts, "stop")
+    if usage is not None:
+        chunks.append(chat_chunk(None, usage=usage, choices=False))
+    events = [b"data: " + json.dumps(c, ensure_ascii=False).encode() + b"\n\n" for c in chunks]
+    return b"".join(events) + b"data: [DONE]\n\n"
+
+
+def tgi_chat_stream(texts: list[str]) -> bytes:
+    """TGI's Messages API answer: `data:` events (no space), then `data: [DONE]`."""
+    events = [b"data:" + json.dumps(c, ensure_ascii=False).encode() + b"\n\n" for c in _chat_chunks(texts, "stop")]
+    return b"".join(events) + b"data:[DONE]\n\n"
+
+
+def vllm_error_event(message: str) -> bytes:
+    error = {"error": {"message": message, "type": "InternalServerError", "code": 500}}
+    return b"data: " + json.dumps(error).encode() + b"\n\ndata: [DONE]\n\n"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .emulator import parts
+from local.scripted_runtime import parts
+
 from .sse_client import StreamingCall
 from .streams import lmi_stream, tgi_stream
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from .emulator import parts
+from local.scripted_runtime import parts
+
 from .sse_client import StreamingCall
-from .relay_server import MODEL_CATALOG
-from .streaming_modules import SHARED_ROOT, STREAMING_ROOT
+from .streaming_modules import MODEL_CATALOG, SHARED_ROOT, STREAMING_ROOT
 from .streams import tgi_stream
 
 

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .emulator import InternalStreamFailure, ModelStreamError, Part, Refuse, Stall, parts
-from .relay_server import ENDPOINT_NAME, serve
+from local.asgi_server import serve
+from local.scripted_runtime import InternalStreamFailure, ModelStreamError, Part, Refuse, Stall, parts
+
 from .sse_client import StreamingCall
-from .streaming_modules import stream_settings
+from .streaming_modules import ENDPOINT_NAME, stream_settings
 from .streams import legacy_lmi_stream, lmi_error_line, lmi_stream, tgi_stream
 
 PATH = "/v1/generate/stream"

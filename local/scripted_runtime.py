@@ -1,4 +1,4 @@
-"""A local stand-in for SageMaker runtime's ``InvokeEndpointWithResponseStream``.
+"""A scripted stand-in for SageMaker runtime's ``InvokeEndpointWithResponseStream``, for tests.
 
 moto does not implement the operation, so this threaded HTTP server answers
 ``POST /endpoints/<name>/invocations-response-stream`` with AWS event-stream frames, the
@@ -8,66 +8,25 @@ way the service does: ``application/vnd.amazon.eventstream``, chunked, one frame
 boto3 reaches it through ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``.
 
 Each test scripts a ``Scenario`` and sends the key the emulator gives back as the prompt
-(``inputs``); the emulator records what it received, when it sent each part, and whether
+(``inputs``, or the content of the last chat message); the emulator records what it received, when it sent each part, and whether
 the caller closed the connection before the script ended.
 """
 
 from __future__ import annotations
 
-import binascii
 import json
 import re
 import select
 import socket
-import struct
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from local.event_stream import exception_frame, payload_part_frame
+
 _PATH = re.compile(r"/endpoints/(?P<endpoint>[^/]+)/invocations-response-stream")
-
-
-# --- AWS event-stream framing (botocore/eventstream.py decodes it; nothing ships an encoder) ---
-
-
-def _header(name: str, value: str) -> bytes:
-    name_bytes, value_bytes = name.encode("utf-8"), value.encode("utf-8")
-    # type 7: string, with a u16 length.
-    return struct.pack("!B", len(name_bytes)) + name_bytes + struct.pack("!BH", 7, len(value_bytes)) + value_bytes
-
-
-def encode_frame(headers: dict[str, str], payload: bytes) -> bytes:
-    """One event-stream message: prelude (total length, headers length), prelude CRC32,
-    headers, payload, then the CRC32 of everything before it."""
-    header_bytes = b"".join(_header(name, value) for name, value in headers.items())
-    total_length = 4 + 4 + 4 + len(header_bytes) + len(payload) + 4
-    prelude = struct.pack("!II", total_length, len(header_bytes))
-    message = prelude + struct.pack("!I", binascii.crc32(prelude)) + header_bytes + payload
-    return message + struct.pack("!I", binascii.crc32(message))
-
-
-def payload_part_frame(data: bytes) -> bytes:
-    return encode_frame(
-        {
-            ":message-type": "event",
-            ":event-type": "PayloadPart",
-            ":content-type": "application/octet-stream",
-        },
-        data,
-    )
-
-
-def exception_frame(exception_type: str, body: dict) -> bytes:
-    return encode_frame(
-        {
-            ":message-type": "exception",
-            ":exception-type": exception_type,
-            ":content-type": "application/json",
-        },
-        json.dumps(body).encode("utf-8"),
-    )
 
 
 # --- Scripts ---
@@ -246,8 +205,9 @@ class _Server(ThreadingHTTPServer):
 
     def find(self, body: bytes) -> Scenario | None:
         try:
-            key = json.loads(body).get("inputs")
-        except (ValueError, AttributeError):
+            request = json.loads(body)
+            key = request.get("inputs") or request["messages"][-1]["content"]
+        except (ValueError, AttributeError, KeyError, IndexError, TypeError):
             return None
         with self._lock:
             return self._scenarios.get(key)

@@ -1,10 +1,12 @@
-"""API Gateway in front of the handlers, on localhost, for the CLI.
+"""API Gateway with IAM auth in front of the handlers, on localhost.
 
-The stage URL is ``http://127.0.0.1:<port>/api/``. Every request must carry a SigV4 signature
-(service ``execute-api``) from a known identity: the gateway recomputes it with botocore and
-answers 403 in the API's error shape otherwise, as IAM auth does. Accepted requests become REST
-proxy events (v1) for the async_api handler, with ``userArn`` naming the signing access key, except
-``POST /v1/generate/stream``, which is relayed to the streaming front as its bytes arrive.
+The stage URL is ``http://<host>:<port>/api/``. Every request must carry a SigV4 signature
+(service ``execute-api``, any region) from a known key pair: the gateway recomputes it with
+botocore and otherwise answers 403 with the body the stack's gateway responses give
+(``{"error": {"code": "<responseType>", "message": ...}}``), as IAM auth does. Accepted requests
+become REST proxy events (v1) for the async_api handler, with ``userArn`` naming the signing
+access key, except the streamed routes (``STREAM_ROUTES``), whose bytes are relayed to the
+streaming front as they arrive (the stack's response transfer mode ``STREAM``).
 """
 
 from __future__ import annotations
@@ -15,21 +17,22 @@ import json
 import re
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from handler_harness import ACCOUNT, REGION, ApiGateway
+from local.lambda_events import ACCOUNT, ApiResponse
 
 STAGE = "api"
-STREAM_ROUTE = "/v1/generate/stream"
+STREAM_ROUTES = frozenset({"/v1/generate/stream", "/v1/chat/completions"})
 
 AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<access_key>[^/]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/"
@@ -58,7 +61,15 @@ class Identity:
 
     @property
     def principal(self) -> str:
+        """The caller's identity as the handlers see it: the access key id names an IAM user."""
         return f"arn:aws:iam::{ACCOUNT}:user/{self.access_key}"
+
+
+class RestApi(Protocol):
+    def request(
+        self, method: str, path: str, *, body: str | bytes | None, headers: dict[str, str], principal: str | None,
+        query: dict[str, str] | None,
+    ) -> ApiResponse: ...
 
 
 @dataclass(frozen=True)
@@ -84,8 +95,8 @@ def verify_signature(method: str, path: str, headers: Any, body: bytes, identiti
     identity = identities.get(authorization["access_key"])
     if identity is None:
         raise Rejected("UNRECOGNIZED_CLIENT", "The security token included in the request is invalid.")
-    if (authorization["region"], authorization["service"]) != (REGION, "execute-api"):
-        raise Rejected("INVALID_SIGNATURE", f"Credential should be scoped to {REGION}/execute-api")
+    if authorization["service"] != "execute-api":
+        raise Rejected("INVALID_SIGNATURE", "Credential should be scoped to correct service: 'execute-api'")
     amz_date = headers.get("X-Amz-Date", "")
     if not AMZ_DATE.fullmatch(amz_date) or not amz_date.startswith(authorization["date"]):
         raise Rejected("INVALID_SIGNATURE", "X-Amz-Date is missing or differs from the credential's date")
@@ -106,7 +117,7 @@ def verify_signature(method: str, path: str, headers: Any, body: bytes, identiti
     )
     request.context["timestamp"] = amz_date
     signer = SigV4Auth(
-        Credentials(identity.access_key, identity.secret_key, identity.token), "execute-api", REGION
+        Credentials(identity.access_key, identity.secret_key, identity.token), "execute-api", authorization["region"]
     )
     expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
     if not hmac.compare_digest(expected, authorization["signature"]):
@@ -118,8 +129,12 @@ def verify_signature(method: str, path: str, headers: Any, body: bytes, identiti
 
 
 class LocalApiGateway:
-    def __init__(self, async_api: ApiGateway, streaming_url: str, identities: Iterable[Identity]) -> None:
-        self.requests: list[ReceivedRequest] = []
+    def __init__(
+        self, async_api: RestApi, streaming_url: str, identities: Iterable[Identity], *, host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        # The latest requests, for tests to inspect; bounded, since the local mode runs for days.
+        self.requests: deque[ReceivedRequest] = deque(maxlen=100)
         self._async_api = async_api
         self._streaming = urlsplit(streaming_url)
         self._identities = {identity.access_key: identity for identity in identities}
@@ -127,12 +142,13 @@ class LocalApiGateway:
         # current event in module state.
         self._handler_lock = threading.Lock()
         self._throttled: list[str] = []
-        self._server = _QuietServer(("127.0.0.1", 0), self._request_handler())
+        self._server = _QuietServer((host, port), self._request_handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/{STAGE}/"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/{STAGE}/"
 
     def throttle(self, times: int, *, retry_after: str) -> None:
         """Answer the next ``times`` signed requests 429 with this ``Retry-After``."""
@@ -178,8 +194,8 @@ class LocalApiGateway:
                     retry_after = gateway._throttled.pop(0)
                     error = {"error": {"code": "THROTTLED", "message": "Too Many Requests"}}
                     self._reply(429, error, {"Retry-After": retry_after})
-                elif self.command == "POST" and route == STREAM_ROUTE:
-                    self._relay_stream(body)
+                elif self.command == "POST" and route in STREAM_ROUTES:
+                    self._relay_stream(route, body)
                 else:
                     self._call_handler(route, body, identity)
 
@@ -188,6 +204,7 @@ class LocalApiGateway:
                     event_body: str | bytes | None = body.decode("utf-8") if body else None
                 except UnicodeDecodeError:
                     event_body = body
+                query = dict(parse_qsl(urlsplit(self.path).query)) or None
                 with gateway._handler_lock:
                     answer = gateway._async_api.request(
                         self.command,
@@ -195,17 +212,19 @@ class LocalApiGateway:
                         body=event_body,
                         headers=dict(self.headers.items()),
                         principal=identity.principal,
+                        query=query,
                     )
                 self._reply(answer.status, answer.body, answer.headers)
 
-            def _relay_stream(self, body: bytes) -> None:
+            def _relay_stream(self, route: str, body: bytes) -> None:
+                # API Gateway's streaming integrations allow up to 15 minutes; a generation rarely needs one.
                 upstream_connection = http.client.HTTPConnection(
-                    gateway._streaming.hostname, gateway._streaming.port, timeout=30
+                    gateway._streaming.hostname, gateway._streaming.port, timeout=300
                 )
                 try:
                     upstream_connection.request(
                         "POST",
-                        STREAM_ROUTE,
+                        route,
                         body=body,
                         headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
                     )
