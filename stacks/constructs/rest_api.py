@@ -27,6 +27,7 @@ _SUBMIT_SCHEMA = apigw.JsonSchema(
     properties={
         "model": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING),
         "parameters": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
+        "messages": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY),
         "input_location": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING),
         "request_ttl_seconds": apigw.JsonSchema(type=apigw.JsonSchemaType.INTEGER, minimum=60, maximum=21600),
         "invocation_timeout_seconds": apigw.JsonSchema(type=apigw.JsonSchemaType.INTEGER, minimum=1, maximum=3600),
@@ -56,7 +57,8 @@ def _invoker_policy(accounts: list[str]) -> iam.PolicyDocument | None:
 class InferenceRestApi(apigw.RestApi):
     """REST API (IAM auth on every method, throttled stage, JSON errors) routing to the functions.
 
-    Every path reaches `async_function` unless it is the streaming route, so unknown paths and
+    Every path reaches `async_function` unless it is a streamed route (`POST /v1/generate/stream`,
+    `POST /v1/chat/completions`), so unknown paths and
     methods get the API's 404/405 shape instead of API Gateway's 403 "Missing Authentication Token".
 
     It is the RestApi itself, and its access log group is its sibling ("<id>AccessLogs"), so its
@@ -137,19 +139,21 @@ class InferenceRestApi(apigw.RestApi):
         models.add_method("GET", integration)
         routed = [api.root, v1, inferences, inference, models]
         if streaming_function is not None:
-            stream = v1.add_resource("generate").add_resource("stream")
             # STREAM makes API Gateway relay the function's response as it is written (REST APIs,
             # proxy integrations only). Its integration timeout stays at 29 s unless raised; with
             # STREAM it may be raised to 15 minutes with no quota increase (stream budget).
-            stream.add_method(
-                "POST",
-                apigw.LambdaIntegration(
-                    streaming_function,
-                    response_transfer_mode=apigw.ResponseTransferMode.STREAM,
-                    timeout=stream_integration_timeout,
-                ),
+            streamed = apigw.LambdaIntegration(
+                streaming_function,
+                response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+                timeout=stream_integration_timeout,
             )
-            routed.append(stream)
+            stream = v1.add_resource("generate").add_resource("stream")
+            stream.add_method("POST", streamed)
+            # OpenAI Chat Completions, streamed or not: the streaming front answers both, within the
+            # same stream budget.
+            chat = v1.add_resource("chat").add_resource("completions")
+            chat.add_method("POST", streamed)
+            routed += [stream, chat]
         for resource in routed:
             resource.add_method("ANY", integration)
         api.root.add_resource("{proxy+}").add_method("ANY", integration)

@@ -264,3 +264,11 @@ def test_the_catalog_the_stack_writes_is_the_one_the_handlers_read(stage):
         catalog = ModelCatalog.from_json(handler["Properties"]["Environment"]["Variables"]["MODEL_CATALOG"])
         assert catalog.default == config.default_model
         assert {name: model.modes for name, model in catalog.models.items()} == expected_modes
+
+
+def test_the_gateway_lets_a_chat_body_through_to_the_function(stage):
+    _, api, _ = stage
+    (model,) = resources(api, "AWS::ApiGateway::Model").values()
+    assert model["Properties"]["Schema"]["properties"]["messages"] == {"type": "array"}
+    assert "required" not in model["Properties"]["Schema"]
+

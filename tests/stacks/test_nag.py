@@ -21,6 +21,7 @@ API_METHODS = [
     "ANY", "v1/ANY", "v1/inferences/ANY", "v1/inferences/POST", "v1/inferences/{inference_id}/ANY",
     "v1/inferences/{inference_id}/GET", "v1/uploads/POST", "v1/models/GET", "v1/models/ANY", "{proxy+}/ANY",
     "v1/generate/stream/POST", "v1/generate/stream/ANY",
+    "v1/chat/completions/POST", "v1/chat/completions/ANY",
 ]
 NVME_VOLUME = {"AwsSolutions-SM2", "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured"}
 FUNCTION_ROLE = {"AwsSolutions-IAM5[Resource::*]", "NIST.800.53.R5-IAMNoInlinePolicy"}

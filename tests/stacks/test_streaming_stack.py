@@ -173,15 +173,18 @@ def test_operational_alarms_watch_each_inference_component(model, metric):
     assert "AlarmTopic" in str(props["AlarmActions"])
 
 
-def test_stream_route_streams_from_the_front_function_with_iam_auth(stage):
+def test_stream_and_chat_routes_stream_from_the_front_function_with_iam_auth(stage):
     _, _, api = stage
-    (method,) = [
+    methods = [
         m for m in api.find_resources("AWS::ApiGateway::Method", {"Properties": {"HttpMethod": "POST"}}).values()
         if m["Properties"]["Integration"].get("ResponseTransferMode") == "STREAM"
     ]
-    assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
-    uri = str(method["Properties"]["Integration"]["Uri"])
-    assert "response-streaming-invocations" in uri and "StreamingHandler" in uri
+    path_parts = {i: r["Properties"]["PathPart"] for i, r in api.find_resources("AWS::ApiGateway::Resource").items()}
+    assert sorted(path_parts[m["Properties"]["ResourceId"]["Ref"]] for m in methods) == ["completions", "stream"]
+    for method in methods:
+        assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
+        uri = str(method["Properties"]["Integration"]["Uri"])
+        assert "response-streaming-invocations" in uri and "StreamingHandler" in uri
 
 
 def front(api: Template) -> tuple[str, dict]:
@@ -189,12 +192,14 @@ def front(api: Template) -> tuple[str, dict]:
     return found
 
 
-def stream_method(api: Template) -> dict:
-    (method,) = [
+def stream_timeouts_ms(api: Template) -> set[int]:
+    """The integration timeouts of the streamed routes (/v1/generate/stream, /v1/chat/completions)."""
+    methods = [
         m for m in api.find_resources("AWS::ApiGateway::Method").values()
         if m["Properties"].get("Integration", {}).get("ResponseTransferMode") == "STREAM"
     ]
-    return method
+    assert len(methods) == 2
+    return {m["Properties"]["Integration"]["TimeoutInMillis"] for m in methods}
 
 
 def front_function(api: Template) -> dict:
@@ -202,10 +207,9 @@ def front_function(api: Template) -> dict:
     return front
 
 
-def test_stream_route_waits_the_configured_stream_budget_not_the_29_second_default(stage):
+def test_streamed_routes_wait_the_configured_stream_budget_not_the_29_second_default(stage):
     config, _, api = stage
-    timeout_ms = stream_method(api)["Properties"]["Integration"]["TimeoutInMillis"]
-    assert timeout_ms == config.streaming_endpoint.max_stream_seconds * 1000
+    assert stream_timeouts_ms(api) == {config.streaming_endpoint.max_stream_seconds * 1000}
     assert config.streaming_endpoint.max_stream_seconds == 15 * 60
 
 
@@ -214,7 +218,7 @@ def test_front_function_ends_before_the_route_even_after_a_cold_start(stage):
     function_timeout = front_function(api)["Properties"]["Timeout"]
     # Lambda's init phase (at most 10 s) runs on API Gateway's clock but not on the function's.
     assert function_timeout == config.streaming_endpoint.max_stream_seconds - 15
-    assert function_timeout + 10 < stream_method(api)["Properties"]["Integration"]["TimeoutInMillis"] / 1000
+    assert function_timeout + 10 < min(stream_timeouts_ms(api)) / 1000
 
 
 def test_a_shorter_stream_budget_shortens_both_the_route_and_the_function():
@@ -225,7 +229,7 @@ def test_a_shorter_stream_budget_shortens_both_the_route_and_the_function():
     async_inference = AsyncInferenceStack(app, "Async", config=config)
     streaming = StreamingStack(app, "Streaming", config=config, alarm_recipients=async_inference.alarm_recipients)
     api = Template.from_stack(ApiStack(app, "Api", config=config, async_inference=async_inference, streaming=streaming))
-    assert stream_method(api)["Properties"]["Integration"]["TimeoutInMillis"] == 300_000
+    assert stream_timeouts_ms(api) == {300_000}
     assert front_function(api)["Properties"]["Timeout"] == 285
 
 
