@@ -18,7 +18,7 @@ CDK = $(WITH_NODE) $(CURDIR)/node_modules/.bin/cdk
 # deploy, diff and destroy act on one environment: STAGE must name one (scripts/environments.py).
 REQUIRE_STAGE = @$(PY) scripts/environments.py --require-stage $@ "$(STAGE)"
 
-.PHONY: help synth test bench cli images ls sandbox bootstrap diff deploy deploy-pipeline destroy clean \
+.PHONY: help synth test bench cli local images ls sandbox bootstrap diff deploy deploy-pipeline destroy clean \
 	cost preflight prewarm pause resume drain logs
 
 ## help: list the targets (the default goal)
@@ -62,6 +62,10 @@ test: $(STAMPS)/node $(STAMPS)/images
 ## bench: wall-time ratios measured in one run (see bench/); synthesizes first, to time the bundled handlers
 bench: synth
 	$(WITH_NODE) $(PY) -m bench
+
+## local: the environment's API on http://127.0.0.1:$LOCAL_PORT (default 8080) without AWS (docs/local.md)
+local: $(STAMPS)/python
+	@exec $(PY) -m local
 
 ## cli: install the llm-infer client into .venv/bin (the pipeline's smoke test uses it)
 cli: $(STAMPS)/python
