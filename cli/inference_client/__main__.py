@@ -1,4 +1,4 @@
-"""llm-infer: submit to, track and stream from the LLM inference API, signed with your AWS credentials.
+"""llm-infer: submit to, track, stream and chat with the LLM inference API, signed with your AWS credentials.
 
 Exit codes: 0 done; 1 the API refused, the inference failed or the stream ended in an error;
 2 ``wait`` timed out; 3 the command could not run (usage, no API URL, no credentials, API unreachable).
@@ -141,6 +141,66 @@ def stream(args: argparse.Namespace) -> int:
     if printed:
         out.write("\n")
     return _fail("the stream ended before its done event", EXIT_FAILED)
+
+
+def chat(args: argparse.Namespace) -> int:
+    """A conversation on stdin/stdout through POST /v1/chat/completions; one line is one turn."""
+    api = _connect(args)
+    model = args.model or _streaming_model(api)
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    options = {name: value for name, value in (("max_tokens", args.max_tokens), ("temperature", args.temperature))
+               if value is not None}
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"chatting with {model}; an empty line or Ctrl-D ends the conversation", file=sys.stderr)
+    failed = False
+    while True:
+        if interactive:
+            print("you> ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line.strip():
+            return EXIT_FAILED if failed else EXIT_OK
+        messages.append({"role": "user", "content": line.rstrip("\n")})
+        try:
+            answer = _chat_turn(api, {"model": model, "messages": messages, **options})
+        except ApiError as error:
+            # One refused turn does not end the conversation; it is left out of the history.
+            messages.pop()
+            failed = True
+            _fail(str(error), EXIT_FAILED)
+            continue
+        messages.append({"role": "assistant", "content": answer})
+
+
+def _chat_turn(api: InferenceApi, request: dict) -> str:
+    out, parts = sys.stdout, []
+    try:
+        for event in api.chat_stream(request):
+            if event.data == "[DONE]":
+                return "".join(parts)
+            data = _json_object(event.data)
+            if isinstance(data.get("error"), dict):
+                error = data["error"]
+                raise ApiError(200, str(error.get("code") or "stream_error"), str(error.get("message", event.data)))
+            for choice in data.get("choices") or []:
+                content = (choice.get("delta") or {}).get("content")
+                if isinstance(content, str):
+                    out.write(content)
+                    out.flush()
+                    parts.append(content)
+        raise ApiError(200, "incomplete_stream", "the stream ended before its [DONE] event")
+    finally:
+        if parts:
+            out.write("\n")
+            out.flush()
+
+
+def _streaming_model(api: InferenceApi) -> str:
+    """The API's default model when it streams, else the first model that does."""
+    streaming = [model for model in api.models()["data"] if "streaming" in model.get("modes", ())]
+    if not streaming:
+        raise CannotRun("this API serves no streaming model; chat needs one")
+    return next((model["id"] for model in streaming if model.get("default")), streaming[0]["id"])
 
 
 def _wait_for(api: InferenceApi, inference_id: str, args: argparse.Namespace) -> int:
@@ -347,6 +407,15 @@ def _parser() -> argparse.ArgumentParser:
         "--hub-url", default=os.environ.get("HF_ENDPOINT", "https://huggingface.co"), help="the Hub (default: HF_ENDPOINT)"
     )
     command.set_defaults(run=mirror_model)
+
+    command = commands.add_parser(
+        "chat", parents=on_command, help="chat in the terminal, streamed (POST /v1/chat/completions)"
+    )
+    command.add_argument("--model", help="a model of GET /v1/models (default: the API's default if it streams)")
+    command.add_argument("--system", help="a system message that opens the conversation")
+    command.add_argument("--max-tokens", type=int, help="longest answer, in tokens")
+    command.add_argument("--temperature", type=float, help="sampling temperature, 0 to 2")
+    command.set_defaults(run=chat)
 
     return parser
 

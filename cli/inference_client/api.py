@@ -104,11 +104,18 @@ class InferenceApi:
             copied += len(chunk)
         return copied
 
+    def chat_stream(self, request: dict) -> Iterator[ServerSentEvent]:
+        """POST /v1/chat/completions with ``"stream": true``; each chunk event as soon as it arrives."""
+        return self._event_stream("v1/chat/completions", {**request, "stream": True})
+
     def generate_stream(self, request: dict) -> Iterator[ServerSentEvent]:
         """POST /v1/generate/stream; each server-sent event as soon as its bytes arrive."""
+        return self._event_stream("v1/generate/stream", request)
+
+    def _event_stream(self, route: str, request: dict) -> Iterator[ServerSentEvent]:
         response = self._client.send(
             "POST",
-            "v1/generate/stream",
+            route,
             body=json.dumps(request).encode(),
             headers=dict(_JSON, Accept="text/event-stream"),
             stream=True,
@@ -183,7 +190,9 @@ def _error_from(response: urllib3.BaseHTTPResponse) -> ApiError:
     else:
         error = document.get("error") if isinstance(document, dict) else None
         if isinstance(error, dict):
-            code, message = str(error.get("code", code)), str(error.get("message", message))
+            # OpenAI's shape may have a null code; its type then says what kind of error it is.
+            code = str(error.get("code") or error.get("type") or code)
+            message = str(error.get("message", message))
         elif isinstance(document, dict) and "message" in document:
             # API Gateway's own answer where no gateway response reshapes it.
             message = str(document["message"])
