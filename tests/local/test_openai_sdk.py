@@ -1,0 +1,95 @@
+"""The official openai SDK against `make local`, signing with SigV4Auth: what application teams
+write against any OpenAI-compatible API works here unchanged, errors included."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+from botocore.credentials import Credentials
+
+from inference_client import SigV4Auth
+
+from .conftest import ALICE, MODEL
+
+HELLO = [{"role": "user", "content": "Hello there"}]
+
+
+@pytest.fixture
+def client(local_api, caller_credentials) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=f"{local_api.url}v1", api_key="unused", max_retries=0,
+        http_client=httpx.Client(auth=SigV4Auth(region="eu-west-1")),
+    )
+
+
+def test_models_list_names_the_catalogs_models(client):
+    assert [model.id for model in client.models.list()] == [MODEL]
+
+
+def test_a_chat_completion_answers_the_messages(client):
+    completion = client.chat.completions.create(model=MODEL, messages=HELLO)
+
+    assert completion.choices[0].message.content == "This is the local model. You said: Hello there"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage.completion_tokens == 9
+
+
+def test_a_streamed_chat_completion_arrives_in_chunks_with_usage_last(client):
+    stream = client.chat.completions.create(
+        model=MODEL, messages=HELLO, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert text == "This is the local model. You said: Hello there"
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) == 9
+    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 9 + 2
+
+
+def test_max_tokens_cuts_the_answer_with_finish_reason_length(client):
+    completion = client.chat.completions.create(model=MODEL, messages=HELLO, max_completion_tokens=3)
+
+    assert completion.choices[0].message.content == "This is the"
+    assert completion.choices[0].finish_reason == "length"
+
+
+def test_an_unsupported_field_raises_bad_request_naming_it(client):
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model=MODEL, messages=HELLO, n=2)
+
+    assert raised.value.status_code == 400
+    assert raised.value.param == "n"
+
+
+def test_an_unknown_model_raises_not_found(client):
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.chat.completions.create(model="gpt-4o", messages=HELLO)
+
+    assert raised.value.code == "model_not_found"
+    assert MODEL in raised.value.message
+
+
+def test_a_wrong_signature_raises_permission_denied(local_api):
+    forged = Credentials(ALICE[0], "not-alices-secret")
+    client = openai.OpenAI(
+        base_url=f"{local_api.url}v1", api_key="unused", max_retries=0,
+        http_client=httpx.Client(auth=SigV4Auth(region="eu-west-1", credentials=forged)),
+    )
+
+    with pytest.raises(openai.PermissionDeniedError) as raised:
+        client.models.list()
+
+    assert raised.value.status_code == 403
+
+
+def test_a_failure_mid_stream_raises_after_the_tokens_before_it(client):
+    stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "[[fail]]"}], stream=True)
+    received = []
+
+    with pytest.raises(openai.APIError) as raised:
+        for chunk in stream:
+            received.append(chunk.choices[0].delta.content)
+
+    assert received == ["This", " is"]
+    assert "failed during generation" in raised.value.message
