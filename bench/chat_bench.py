@@ -1,7 +1,7 @@
 """What ``POST /v1/chat/completions`` adds over reading the model container's stream directly.
 
 Two processes serve the same deterministic answer from the same model container stand-in
-(``local/model_container.py``, TGI format, as fast as it can write): ``python -m local`` (the
+(``local/model_container.py``, in the format of Dev's default model, LMI, as fast as it can write): ``python -m local`` (the
 whole API: SigV4 gateway, the streaming front under uvicorn, the SageMaker runtime stand-in's
 event-stream frames, the decoder and the chunk normalisation), and a bare container process.
 This process reads each, alternately, ``ROUNDS`` times:
@@ -41,7 +41,7 @@ from inference_client import SigV4Auth  # noqa: E402
 ROUNDS = 7
 TOKENS = 1000
 PROMPT = " ".join(f"w{i}" for i in range(TOKENS - 7))
-MODEL = "falcon-7b-instruct"
+MODEL = "chat"
 KEYS = ("bench", "bench-secret")
 
 
@@ -107,7 +107,7 @@ def run() -> list[tuple[str, str]]:
     container = _Process(
         [sys.executable, "-c",
          "import signal, sys; sys.path.insert(0, '.'); from local.model_container import ModelContainer\n"
-         f"with ModelContainer('tgi', port={container_port}):\n"
+         f"with ModelContainer('lmi', port={container_port}):\n"
          "    print('serving', flush=True); signal.sigwait([signal.SIGTERM])"],
         environment,
         "serving",

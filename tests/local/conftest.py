@@ -21,8 +21,8 @@ from inference_client import SigV4Auth
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = ("alice-key", "alice-secret")
 BOB = ("bob-key", "bob-secret")
-MODEL = "falcon-7b-instruct"
-"""The one model of config/dev.yaml, named by local/catalog.py."""
+MODEL = "chat"
+"""config/dev.yaml's default model (LMI, async and streaming); it also serves "small" (streaming only)."""
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ official openai SDK (no gateway: the front is called as API Gateway calls it).""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import boto3
@@ -34,7 +35,6 @@ def front_url() -> Iterator[str]:
                 for fmt in FORMATS
             }
             settings = stream_settings.Settings(
-                endpoint_name="streaming",
                 catalog=catalog.ModelCatalog.from_dict({"default": "lmi", "models": models}),
                 upstream_max_attempts=1,
             )
@@ -45,7 +45,7 @@ def front_url() -> Iterator[str]:
             )
             with pytest.MonkeyPatch.context() as env:
                 # Importing app.py builds its module-level app from the environment, as in Lambda.
-                env.setenv("ENDPOINT_NAME", "streaming")
+                env.setenv("MODEL_CATALOG", json.dumps({"default": "lmi", "models": models}))
                 env.setenv("AWS_DEFAULT_REGION", "us-east-1")
                 app = load_app_module_apart().create_app(settings, client=client)
             with serve(app) as url:

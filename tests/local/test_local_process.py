@@ -15,7 +15,7 @@ from .conftest import ROOT, LocalProcess, free_port, local_environment
 
 def test_the_banner_gives_the_url_the_models_and_a_ready_to_paste_curl(local_api):
     assert f"ready at {local_api.url}" in local_api.output
-    assert "models: falcon-7b-instruct (tgi)" in local_api.output
+    assert "models: chat (lmi), small (lmi)" in local_api.output
     assert '--user "alice-key:alice-secret"' in local_api.output
     assert f"{local_api.url}v1/chat/completions" in local_api.output
 
