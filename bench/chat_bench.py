@@ -11,8 +11,8 @@ This process reads each, alternately, ``ROUNDS`` times:
 
 The API path also crosses the local stand-ins for API Gateway and SageMaker runtime, in the same
 Python process as the front, so its ratio is an upper bound on what the front itself adds. Both
-are read with httpx, line by line, and a chunk counts when its ``data:`` line with content
-has arrived. Time to first chunk is from sending the request to the first content chunk; the
+are read with httpx, line by line, and a chunk counts when its line with content has arrived (a
+``data:`` event from the API, a JSON line from LMI). Time to first chunk is from sending the request to the first content chunk; the
 per-chunk time is the rest of the stream divided by its chunks (``TOKENS`` words). Figures are
 medians; the ratios are API over direct in the same run. The local mode's time to its ready
 banner is reported too (the issue asks for under 15 s on 2 cores).
@@ -81,9 +81,11 @@ def _read(client: httpx.Client, url: str, body: dict) -> tuple[float, float, int
     with client.stream("POST", url, json=body) as response:
         response.raise_for_status()
         for line in response.iter_lines():
-            if not line.startswith("data:") or line.endswith("[DONE]"):
+            # The API sends server-sent events; LMI itself sends JSON lines.
+            payload = line.removeprefix("data:").strip()
+            if not payload.startswith("{"):
                 continue
-            event = json.loads(line[5:])
+            event = json.loads(payload)
             choices = event.get("choices") or []
             if choices and choices[0].get("delta", {}).get("content"):
                 chunks += 1
