@@ -18,9 +18,6 @@ if TYPE_CHECKING:
     from stacks.config import EnvironmentConfig, ModelConfig
 
 _MODEL_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-# What lambda/streaming/token_stream.py decodes (TGI server-sent events, LMI JSON lines).
-STREAMABLE_FRAMEWORKS = ("lmi", "tgi")
-
 
 @dataclass(frozen=True)
 class FieldProblem:
@@ -163,16 +160,9 @@ def _streaming_problems(config: EnvironmentConfig) -> list[FieldProblem]:
         ]
     field = "streaming_endpoint.instance_type"
     problems = []
+    # Every framework streams: the front normalises each one's chat stream (docs/container-formats.md);
+    # only /v1/generate/stream needs a token stream (lmi, tgi), and it says so for a vllm model.
     for name, model in streaming.items():
-        if model.container.framework not in STREAMABLE_FRAMEWORKS:
-            problems.append(
-                FieldProblem(
-                    f"models.{name}.streaming",
-                    f"the streaming front decodes {' and '.join(STREAMABLE_FRAMEWORKS)} token streams, not "
-                    f"{model.container.framework}'s; serve this model with 'async' only, or with framework lmi",
-                    model.container.framework,
-                )
-            )
         problems += _fit_problems(field, endpoint.instance_type, f"models.{name}", model)
     if problems:
         return list({(p.field, p.message): p for p in problems}.values())

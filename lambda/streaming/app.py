@@ -60,6 +60,13 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
             return error_response(
                 404, "ModelNotFound", f"no model {missing.requested!r} here; known models: {', '.join(missing.known)}"
             )
+        if model.streaming_target is not None and model.container_format not in STREAMABLE_FORMATS:
+            # vLLM streams only OpenAI chunks, for a chat body: there is no token stream for `inputs`.
+            return error_response(
+                400,
+                "ModelNotServedStreaming",
+                f"model {model.name!r} ({model.container_format}) streams through POST {CHAT_ROUTE} only",
+            )
         if model.streaming_target is None or model.container_format not in STREAMABLE_FORMATS:
             streamed = [
                 m.name for m in settings.catalog.models.values()

@@ -113,9 +113,9 @@ def test_copies_that_never_scale_to_zero_count_at_their_minimum(tmp_path):
     assert "(chat: 3, small: 1) need 4 ml.g5.2xlarge instance(s) (got 3)" in message
 
 
-def test_streaming_a_framework_the_front_cannot_decode_is_refused(tmp_path):
-    message = config_error(tmp_path, with_change("models.small.container.framework", "vllm"))
-    assert "field 'models.small.streaming': the streaming front decodes lmi and tgi token streams, not vllm's" in message
+def test_a_vllm_model_may_stream_since_the_front_normalises_its_chat_chunks(tmp_path):
+    path = write_config(tmp_path, with_change("models.small.container.framework", "vllm"))
+    assert load_environment_config(path).models["small"].container.framework == "vllm"
 
 
 def test_exactly_one_model_is_the_default(tmp_path):

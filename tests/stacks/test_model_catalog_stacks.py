@@ -294,3 +294,15 @@ def test_a_catalog_too_large_for_lambdas_environment_stops_synth_with_a_config_e
         data["models"][f"summarizer-number-{number:02d}"] = copy.deepcopy(summarizer)
     with pytest.raises(ConfigError, match=r"Catalog: the catalog's 33 models make MODEL_CATALOG \d+ bytes, above the 3072"):
         stage_of(data)
+
+
+def test_a_vllm_model_streams_as_a_component_with_aws_vllm_image():
+    data = copy.deepcopy(CATALOG)
+    data["models"]["summarizer"]["streaming"] = {}
+    streaming = Template.from_stack(stage_of(data).streaming)
+    components = streaming.find_resources("AWS::SageMaker::InferenceComponent").values()
+    assert {c["Properties"]["InferenceComponentName"].rsplit("-", 1)[-1] for c in components} >= {"summarizer"}
+    (model,) = [
+        r for r in resources_under(streaming, "summarizer").values() if r["Type"] == "AWS::SageMaker::Model"
+    ]
+    assert "vllm" in json.dumps(model["Properties"]["PrimaryContainer"]["Image"])

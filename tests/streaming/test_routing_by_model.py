@@ -7,6 +7,7 @@ import json
 from local.scripted_runtime import parts
 
 from .sse_client import StreamingCall
+from .streaming_modules import catalog, stream_settings
 from .streams import lmi_stream, tgi_stream
 
 PATH = "/v1/generate/stream"
@@ -54,3 +55,15 @@ def test_model_must_be_a_name(relay_url):
     with call(relay_url, {"model": ["chat"], "inputs": "Hello"}) as streaming:
         assert streaming.status == 400
         assert streaming.json()["error"]["code"] == "invalid_request"
+
+
+def test_a_vllm_model_is_sent_to_chat_completions_for_its_stream(relay_for):
+    models = {"fast": {"container_format": "vllm",
+                       "streaming": {"endpoint_name": "streaming-endpoint", "inference_component_name": "fast-ic"}}}
+    url = relay_for(settings=stream_settings.Settings(catalog=catalog.ModelCatalog.from_dict(
+        {"default": "fast", "models": models}), upstream_max_attempts=1))
+    with call(url, {"model": "fast", "inputs": "Hello"}) as streaming:
+        assert streaming.status == 400
+        error = streaming.json()["error"]
+    assert error["code"] == "ModelNotServedStreaming"
+    assert "POST /v1/chat/completions" in error["message"]
