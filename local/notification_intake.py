@@ -1,8 +1,9 @@
 """The SQS event source mapping of the notifications function, for the local mode.
 
 Lambda polls the queue, hands each batch to the function as an SQS event, deletes what succeeded
-and leaves each record named in ``batchItemFailures`` to reappear after the visibility timeout
-("Using Lambda with Amazon SQS", "Implementing partial batch responses", Lambda developer guide).
+and leaves each record named in ``batchItemFailures`` to reappear after the visibility timeout; a
+function that raises fails the whole batch ("Handling errors for an SQS event source in Lambda",
+"Implementing partial batch responses", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html).
 """
 
 from __future__ import annotations
