@@ -1,5 +1,10 @@
 """A CPU stand-in for a model container, speaking SageMaker's container contract.
 
+The contract ("Custom Inference Code with Hosting Services", SageMaker developer guide,
+https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html): the
+container answers ``GET /ping`` (health) and ``POST /invocations`` (inference) on port 8080; here
+on any port, since the runtime stand-in is told where each container listens.
+
 ``GET /ping`` answers 200; ``POST /invocations`` takes what the real containers take and answers
 in the configured container's format (docs/container-formats.md):
 
