@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, DefaultStackSynthesizer, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -116,7 +116,7 @@ class PipelineStack(Stack):
                     if wave_config.smoke_test
                     else []
                 )
-                wave.add_stage(stages[name], post=post)
+                wave.add_stage(stages[name], pre=[self._quota_preflight(stages[name], source)], post=post)
         # Build now, so that the generated resources exist to be hardened and reviewed below.
         self.pipeline.build_pipeline()
         self._grant_use_connection(pipeline_config)
@@ -180,6 +180,27 @@ class PipelineStack(Stack):
                 )
             )
             Validations.of(policy).acknowledge(*acknowledgements)
+
+    def _quota_preflight(self, stage: InferenceStage, source: pipelines.CodePipelineSource) -> pipelines.CodeBuildStep:
+        """`make preflight` before the deployment: a short GPU quota stops the wave with the exact
+        increase request, instead of CloudFormation failing 15-30 minutes into the endpoint.
+
+        It reads the environment's account through the CDK bootstrap's lookup role, which has
+        ReadOnlyAccess (Service Quotas and SageMaker reads included) and trusts the accounts given
+        to `cdk bootstrap --trust` (the CDK CLI's bootstrap-template.yaml, LookupRole).
+        """
+        config = stage.config
+        lookup_role = (
+            f"arn:{self.partition}:iam::{config.account}:role/"
+            f"cdk-{DefaultStackSynthesizer.DEFAULT_QUALIFIER}-lookup-role-{config.account}-{config.region}"
+        )
+        return pipelines.CodeBuildStep(
+            f"QuotaPreflight{config.stage_name}",
+            input=source,
+            commands=["make cli", f".venv/bin/python -m ops preflight --stage {config.stage_name} --role-arn {lookup_role}"],
+            timeout=Duration.minutes(SMOKE_TEST_SETUP_MINUTES),
+            role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[lookup_role])],
+        )
 
     def _smoke_test(
         self, stage: InferenceStage, source: pipelines.CodePipelineSource, budget_minutes: int

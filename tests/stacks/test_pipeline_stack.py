@@ -50,7 +50,7 @@ def test_prod_waits_for_a_manual_approval_before_any_deployment(stages):
     assert actions[0]["ActionTypeId"]["Category"] == "Approval"
     assert actions[0]["Name"] == "PromoteToProd"
     assert all(a["RunOrder"] > actions[0]["RunOrder"] for a in actions[1:])
-    assert {a["ActionTypeId"]["Category"] for a in actions[1:]} == {"Deploy"}
+    assert {a["ActionTypeId"]["Category"] for a in actions[1:]} == {"Build", "Deploy"}
 
 
 def test_preprod_runs_the_smoke_test_after_every_deployment(stages):
@@ -194,3 +194,29 @@ def test_source_action_may_use_a_codeconnections_connection(pipeline):
     assert PIPELINE_CONFIG.connection_arn.startswith("arn:aws:codeconnections:")
     actions = actions_on(source_action_role_statements(pipeline), PIPELINE_CONFIG.connection_arn)
     assert "codeconnections:UseConnection" in actions
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_deployment_waits_for_the_quota_preflight_of_its_environment(stages, name):
+    actions = next(s for s in stages if any(a["Name"] == f"QuotaPreflight{name}" for a in s["Actions"]))["Actions"]
+    (preflight,) = [a for a in actions if a["Name"] == f"QuotaPreflight{name}"]
+    deploys = [a for a in actions if a["ActionTypeId"]["Category"] == "Deploy" and a["Name"].startswith(CONFIGS[name].resource_prefix)]
+    assert deploys and all(a["RunOrder"] > preflight["RunOrder"] for a in deploys)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_quota_preflight_reads_its_account_through_the_bootstrap_lookup_role_only(pipeline, name):
+    config = CONFIGS[name]
+    role = f"arn:aws:iam::{config.account}:role/cdk-hnb659fds-lookup-role-{config.account}-{config.region}"
+    (project,) = [
+        p for i, p in pipeline.find_resources("AWS::CodeBuild::Project").items() if f"QuotaPreflight{name}" in i
+    ]
+    spec = json.loads(project["Properties"]["Source"]["BuildSpec"])
+    assert f".venv/bin/python -m ops preflight --stage {name} --role-arn {role}" in spec["phases"]["build"]["commands"]
+    statements = [
+        statement
+        for policy in pipeline.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "sts:AssumeRole" and role in json.dumps(statement["Resource"])
+    ]
+    assert statements and all(statement["Resource"] == role for statement in statements)
