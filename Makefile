@@ -91,10 +91,15 @@ diff: $(STAMPS)/node
 	$(REQUIRE_STAGE)
 	$(CDK) diff "$(STAGE)/*"
 
-## deploy: deploy one environment (STAGE=Dev) with your current AWS credentials
+## deploy: deploy one environment (STAGE=Dev) with your current AWS credentials, after its checks
 deploy: $(STAMPS)/node
 	$(REQUIRE_STAGE)
-	$(CDK) deploy "$(STAGE)/*"
+	$(CDK) synth --quiet
+	@# Refuse to leave a part that the config turned off running (docs/operations.md), and a GPU
+	@# quota that would fail the endpoint 15-30 minutes in (PREFLIGHT=skip to deploy regardless).
+	$(PY) -m ops orphans --stage "$(STAGE)"
+	$(if $(filter skip,$(PREFLIGHT)),,$(PY) -m ops preflight --stage "$(STAGE)")
+	$(CDK) deploy --app cdk.out "$(STAGE)/*"
 
 ## deploy-pipeline: deploy the promotion pipeline stack once, with tooling-account credentials
 deploy-pipeline: $(STAMPS)/node

@@ -83,3 +83,22 @@ def test_the_environment_table_says_which_environments_the_pipeline_never_deploy
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
     assert "never (make deploy only)" in rows["Staging"]
     assert "never (sandbox)" in rows["SandboxBob"] and "your credentials' account" in rows["SandboxBob"]
+
+
+def test_deploy_checks_for_orphaned_parts_and_quotas_before_it_deploys_what_it_synthesized():
+    result = make("-n", "deploy", "STAGE=Dev")
+    assert result.returncode == 0, result.stderr
+    steps = [line for line in result.stdout.splitlines() if "/cdk " in line or " -m ops " in line]
+    assert [next(word for word in ("synth", "orphans", "preflight", "deploy") if word in step) for step in steps] == [
+        "synth",
+        "orphans",
+        "preflight",
+        "deploy",
+    ]
+    assert "deploy --app cdk.out" in steps[-1]
+
+
+def test_preflight_can_be_skipped_on_purpose():
+    result = make("-n", "deploy", "STAGE=Dev", "PREFLIGHT=skip")
+    assert result.returncode == 0, result.stderr
+    assert "ops preflight" not in result.stdout
