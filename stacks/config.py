@@ -374,6 +374,8 @@ class StorageConfig(_Model):
 class ApiConfig(_Model):
     """The HTTP API in front of the endpoints, and the functions behind it."""
 
+    # Off: no API stack; callers invoke the endpoints with SageMaker's own API and IAM.
+    enabled: bool = True
     throttling_rate_limit: Annotated[float, Field(gt=0, le=10000)] = 20.0
     throttling_burst_limit: Annotated[int, Field(ge=1, le=5000)] = 40
     max_inline_bytes: Annotated[int, Field(ge=1024, le=5 * 1024 * 1024)] = 256 * 1024
@@ -679,6 +681,11 @@ def _check_waves(path: Path, pipeline: PipelineConfig, environments: dict[Path, 
             if name in placed:
                 raise ConfigError(f"{path}: {field}: {name} is already deployed by wave {placed[name]!r}")
             placed[name] = wave.name
+            if wave.smoke_test and not config.api.enabled:
+                raise ConfigError(
+                    f"{path}: field 'waves[{w}].smoke_test': the smoke test calls {name}'s API, which is turned off "
+                    f"('api.enabled: false' in {file}); set smoke_test: false for this wave or turn the API on"
+                )
             if wave.smoke_test and pipeline.tooling.account not in config.api.invoker_accounts:
                 raise ConfigError(
                     f"{path}: field 'waves[{w}].smoke_test': the smoke test calls {name}'s API from the tooling "

@@ -34,15 +34,17 @@ class InferenceStage(Stage):
                 stack_name=f"{config.resource_prefix}-streaming",
                 description=f"{config.stage_name}: real-time token-streaming endpoint (one inference component per model)",
             )
-        self.api = ApiStack(
-            self,
-            "Api",
-            config=config,
-            async_inference=self.async_inference,
-            streaming=self.streaming,
-            stack_name=f"{config.resource_prefix}-api",
-            description=f"{config.stage_name}: IAM-authenticated inference API and its handlers",
-        )
+        self.api = None
+        if config.api.enabled:
+            self.api = ApiStack(
+                self,
+                "Api",
+                config=config,
+                async_inference=self.async_inference,
+                streaming=self.streaming,
+                stack_name=f"{config.resource_prefix}-api",
+                description=f"{config.stage_name}: IAM-authenticated inference API and its handlers",
+            )
         write_acknowledgements_to_templates(self)
         Tags.of(self).add("project", "llm-hosting")
         Tags.of(self).add("environment", config.stage_name)
