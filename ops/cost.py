@@ -196,7 +196,7 @@ def render_markdown(reports: list[CostReport]) -> str:
         lines.append(
             f"| {report.stage} | {region} | {_money(report.idle_monthly)} | {_money(report.maximum_monthly)} | "
             f"{_money(report.fixed_idle_monthly)} ({resources.kms_keys} keys, {resources.alarms} alarms, "
-            f"{resources.dashboards} dashboards) |"
+            f"{resources.dashboards} dashboard{'' if resources.dashboards == 1 else 's'}) |"
         )
     lines += [
         "",

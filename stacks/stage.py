@@ -8,6 +8,7 @@ from constructs import Construct
 from stacks.api_stack import ApiStack
 from stacks.async_inference_stack import AsyncInferenceStack
 from stacks.config import EnvironmentConfig
+from stacks.dashboard_stack import DashboardStack
 from stacks.nag import write_acknowledgements_to_templates
 from stacks.streaming_stack import StreamingStack
 
@@ -45,6 +46,16 @@ class InferenceStage(Stage):
                 stack_name=f"{config.resource_prefix}-api",
                 description=f"{config.stage_name}: IAM-authenticated inference API and its handlers",
             )
+        self.dashboard = DashboardStack(
+            self,
+            "Dashboard",
+            config=config,
+            async_inference=self.async_inference,
+            streaming=self.streaming,
+            api=self.api,
+            stack_name=f"{config.resource_prefix}-dashboard",
+            description=f"{config.stage_name}: the environment's CloudWatch dashboard, per model",
+        )
         write_acknowledgements_to_templates(self)
         Tags.of(self).add("project", "llm-hosting")
         Tags.of(self).add("environment", config.stage_name)

@@ -62,7 +62,7 @@ def test_the_shipped_dev_config_has_every_part(tmp_path):
 def test_an_environment_without_streaming_models_has_no_streaming_stack_and_needs_no_endpoint_block(tmp_path):
     stage, assembly = synthesize(dev_with(without_streaming), tmp_path)
     assert stage.streaming is None
-    assert stage_stack_names(assembly, "Dev") == {"llm-dev-async-inference", "llm-dev-api"}
+    assert stage_stack_names(assembly, "Dev") == {"llm-dev-async-inference", "llm-dev-api", "llm-dev-dashboard"}
 
 
 def test_an_environment_without_async_models_has_no_async_endpoint(tmp_path):

@@ -102,7 +102,7 @@ def test_preprod_api_lets_the_tooling_account_invoke_it(synthesized):
 def test_each_stage_deploys_to_the_account_and_region_of_its_config(stages, name):
     expected = CONFIGS[name]
     deploys = [a for a in stage_named(stages, name)["Actions"] if a["ActionTypeId"]["Category"] == "Deploy"]
-    assert len(deploys) == 6, "prepare and deploy for each of the three stacks"
+    assert len(deploys) == 8, "prepare and deploy for each of the four stacks"
     for action in deploys:
         role = json.dumps(action["RoleArn"])
         assert f":iam::{expected.account}:role/cdk-" in role and f"-{expected.region}" in role

@@ -33,7 +33,7 @@ def stage_templates(assembly_dir) -> dict[str, dict]:
 
 def test_no_resource_survives_a_failed_first_create(synthesized):
     templates = stage_templates(synthesized.assembly_dir)
-    assert len(templates) == 3 * 3
+    assert len(templates) == 3 * 4  # environments x (async, streaming, api, dashboard)
     retained = [
         f"{name}:{logical_id}"
         for name, resources in templates.items()

@@ -1,0 +1,71 @@
+"""Each environment's dashboard: per model, the queue, wakes, latency and failures; the API and its DLQ."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.constructs.sagemaker_metrics import published_dimension_sets
+from tests.stacks.conftest import STAGE_NAMES
+
+
+def dashboard_body(template: Template) -> dict:
+    """The dashboard's JSON, with CloudFormation references (queue names, region) as placeholders."""
+    (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]
+    if isinstance(body, dict):
+        separator, parts = body["Fn::Join"]
+        body = separator.join(part if isinstance(part, str) else "REF" for part in parts)
+    return json.loads(body)
+
+
+def metrics(body: dict) -> list[list]:
+    """Each metric of each graph as CloudWatch's array: [namespace, name, dim, value, ..., {options}]."""
+    return [metric for widget in body["widgets"] for metric in widget["properties"].get("metrics", [])]
+
+
+@pytest.fixture(scope="module")
+def bodies(synthesized) -> dict[str, dict]:
+    return {name: dashboard_body(Template.from_stack(synthesized.stages[name].dashboard)) for name in STAGE_NAMES}
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_every_async_model_shows_its_queue_its_wakes_latency_and_failures(synthesized, bodies, stage):
+    config = synthesized.stages[stage].config
+    titles = [widget["properties"]["title"] for widget in bodies[stage]["widgets"]]
+    for model in config.async_models:
+        for part in ("queue", "waiting for capacity", "latency", "failures"):
+            assert any(title.startswith(f"{model} (async): {part}") for title in titles), (model, part)
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_every_streaming_model_shows_requests_wakes_latency_and_errors(synthesized, bodies, stage):
+    config = synthesized.stages[stage].config
+    titles = [widget["properties"]["title"] for widget in bodies[stage]["widgets"]]
+    for model in config.streaming_models:
+        for part in ("requests", "refused at zero copies", "model latency", "errors"):
+            assert any(title.startswith(f"{model} (streaming): {part}") for title in titles), (model, part)
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_the_notification_dead_letter_queue_depth_is_on_the_dashboard(bodies, stage):
+    assert any(
+        metric[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"] for metric in metrics(bodies[stage])
+    )
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_every_sagemaker_metric_on_the_dashboard_has_a_dimension_set_sagemaker_publishes(bodies, stage):
+    for metric in metrics(bodies[stage]):
+        if metric[0] != "AWS/SageMaker":
+            continue
+        dimensions = frozenset(metric[2:-1:2] if isinstance(metric[-1], dict) else metric[2::2])
+        assert dimensions in published_dimension_sets(metric[1]), metric
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_the_dashboard_link_is_a_stack_output(synthesized, stage):
+    outputs = Template.from_stack(synthesized.stages[stage].dashboard).find_outputs("DashboardUrl")
+    assert outputs
