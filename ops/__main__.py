@@ -16,6 +16,16 @@ def _stage(configs, name: str):
     sys.exit(f"error: no environment named {name!r}; choose one of: {', '.join(c.stage_name for c in configs)}")
 
 
+def _session(config, args: argparse.Namespace):
+    """A boto3 session in the environment's region (an environment-agnostic one takes --region or AWS_REGION)."""
+    import boto3
+
+    region = config.region or args.region or boto3.session.Session().region_name
+    if not region:
+        sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
+    return boto3.session.Session(region_name=region)
+
+
 def cost(args: argparse.Namespace, configs) -> int:
     from ops.cost import BilledResources, PriceTable, estimate, render_markdown, with_readme_section
 
@@ -43,10 +53,8 @@ def preflight(args: argparse.Namespace, configs) -> int:
     from ops.quotas import render
 
     config = _stage(configs, args.stage)
-    region = config.region or args.region or boto3.session.Session().region_name
-    if not region:
-        sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
-    session = boto3.session.Session(region_name=region)
+    session = _session(config, args)
+    region = session.region_name
     if args.role_arn:
         # The pipeline runs in the tooling account and reads the target account through the CDK
         # bootstrap's lookup role (ReadOnlyAccess, trusted by `cdk bootstrap --trust`).
@@ -69,21 +77,12 @@ def preflight(args: argparse.Namespace, configs) -> int:
     return 1 if any(item.short_by for item in checks) else 0
 
 
-def _autoscaling(config, args):
-    import boto3
-
-    region = config.region or args.region or boto3.session.Session().region_name
-    if not region:
-        sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
-    return boto3.client("application-autoscaling", region_name=region)
-
-
 def scaling(args: argparse.Namespace, configs) -> int:
     from ops import scaling_control
 
     config = _stage(configs, args.stage)
     targets = scaling_control.scalable_targets(config)
-    client = _autoscaling(config, args)
+    client = _session(config, args).client("application-autoscaling")
     try:
         if args.command == "prewarm":
             changed = scaling_control.prewarm(client, targets, model=args.model, count=args.count)
@@ -98,16 +97,11 @@ def scaling(args: argparse.Namespace, configs) -> int:
 
 
 def drain(args: argparse.Namespace, configs) -> int:
-    import boto3
-
     from ops import scaling_control
     from ops.drain import wait_until_drained
 
     config = _stage(configs, args.stage)
-    region = config.region or args.region or boto3.session.Session().region_name
-    if not region:
-        sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
-    cloudwatch = boto3.client("cloudwatch", region_name=region)
+    cloudwatch = _session(config, args).client("cloudwatch")
     targets = [t for t in scaling_control.scalable_targets(config) if t.path == "async"]
     if args.model:
         targets = [t for t in targets if t.model == args.model] or sys.exit(
@@ -121,16 +115,13 @@ def drain(args: argparse.Namespace, configs) -> int:
 
 
 def orphans(args: argparse.Namespace, configs) -> int:
-    import boto3
-
     from ops.orphans import orphaned, refusal, stage_stack_names
 
     config = _stage(configs, args.stage)
-    region = config.region or args.region or boto3.session.Session().region_name
-    if not region:
-        sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
+    session = _session(config, args)
+    region = session.region_name
     leftovers = orphaned(
-        boto3.client("cloudformation", region_name=region),
+        session.client("cloudformation"),
         resource_prefix=config.resource_prefix,
         expected=stage_stack_names(args.assembly, config.stage_name),
     )
@@ -141,23 +132,19 @@ def orphans(args: argparse.Namespace, configs) -> int:
 
 
 def show_logs(args: argparse.Namespace, configs) -> int:
-    import boto3
-
     from ops.logs import environment_log_groups, tail
     from ops.orphans import deployed_stack_names
 
     config = _stage(configs, args.stage)
-    region = config.region or args.region or boto3.session.Session().region_name
-    if not region:
-        sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
-    cloudformation = boto3.client("cloudformation", region_name=region)
+    session = _session(config, args)
+    cloudformation = session.client("cloudformation")
     groups = environment_log_groups(cloudformation, sorted(deployed_stack_names(cloudformation, config.resource_prefix)))
     if args.match:
         groups = [group for group in groups if args.match in group]
     if not groups:
         sys.exit(f"error: no log groups of {config.stage_name} match {args.match!r}" if args.match else "error: nothing deployed")
     print("\n".join(f"# {group}" for group in groups))
-    tail(boto3.client("logs", region_name=region), groups, since_minutes=args.since_minutes, follow=args.follow, pattern=args.filter)
+    tail(session.client("logs"), groups, since_minutes=args.since_minutes, follow=args.follow, pattern=args.filter)
     return 0
 
 
@@ -204,7 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         sys.exit(f"error: {err}")
     handlers = {"cost": cost, "preflight": preflight, "prewarm": scaling, "pause": scaling, "resume": scaling, "drain": drain, "orphans": orphans, "logs": show_logs}
-    return handlers[args.command](args, configs)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return handlers[args.command](args, configs)
+    except (BotoCoreError, ClientError) as err:
+        # Missing credentials, a denied call, a throttled API: the operator's to fix, not a crash.
+        sys.exit(f"error: {args.command}: {err}")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from ops.drain import wait_until_drained
+from tests.moto_aws import client
 
 @pytest.fixture
 def endpoint(request) -> str:
@@ -17,18 +16,8 @@ def endpoint(request) -> str:
 
 
 @pytest.fixture(scope="module")
-def cloudwatch():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield boto3.client(
-        "cloudwatch",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="eu-west-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    server.stop()
+def cloudwatch(moto_url):
+    return client(moto_url, "cloudwatch")
 
 
 def publish_backlog(cloudwatch, value: float, endpoint: str, minutes_ago: int = 1) -> None:

@@ -5,23 +5,15 @@ from __future__ import annotations
 import json
 import time
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from ops.logs import environment_log_groups, tail
+from tests.moto_aws import client
 
 
 @pytest.fixture(scope="module")
-def aws():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    settings = dict(
-        endpoint_url=f"http://{host}:{port}", region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test"
-    )
-    yield boto3.client("cloudformation", **settings), boto3.client("logs", **settings)
-    server.stop()
+def aws(moto_url):
+    return client(moto_url, "cloudformation"), client(moto_url, "logs")
 
 
 def test_log_groups_come_from_the_environments_stacks_only(aws):

@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from ops.orphans import orphaned, refusal, stage_stack_names
+from tests.moto_aws import client
 
 TEMPLATE = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
 
 
 @pytest.fixture(scope="module")
-def cloudformation():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield boto3.client(
-        "cloudformation",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="eu-west-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    server.stop()
+def cloudformation(moto_url):
+    return client(moto_url, "cloudformation")
 
 
 @pytest.fixture

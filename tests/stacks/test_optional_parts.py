@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
 from aws_cdk import App
 from aws_cdk.assertions import Template
-from moto.server import ThreadedMotoServer
 
 from ops.orphans import orphaned, stage_stack_names
 from stacks.config import CONFIG_DIR, ConfigError, parse_environment_config
 from stacks.stage import InferenceStage
+from tests.moto_aws import client, moto_server
 from tests.stacks.conftest import cdk_context
 
 DEV = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
@@ -86,17 +85,8 @@ def test_a_model_that_neither_streams_nor_runs_async_is_a_config_error():
 
 @pytest.fixture(scope="module")
 def cloudformation():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield boto3.client(
-        "cloudformation",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="eu-west-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    server.stop()
+    with moto_server() as url:
+        yield client(url, "cloudformation")
 
 
 def deploy(cloudformation, names: set[str]) -> None:
