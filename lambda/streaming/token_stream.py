@@ -64,7 +64,9 @@ with the C JSON scanner directly, without ``json.loads``' Python-level wrapper.
 from __future__ import annotations
 
 import json
+import json.decoder
 import json.scanner
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,50 +154,46 @@ class TokenStream:
         """Take the next part of the stream; return the events its complete lines make, in order."""
         if self._finished:
             return []
-        newline = part.find(b"\n")
-        if newline < 0:
-            pending = self._pending
+        pending = self._pending
+        if b"\n" not in part:
             if len(pending) + len(part) > self._max_line_bytes:
                 return self._fail([], LineTooLong(self._max_line_bytes))
             pending += part
             return []
         events: list[StreamEvent] = []
         try:
-            self._feed_lines(part, newline, events)
+            if pending:
+                # Lines are read in place from the one buffer, then the tail moves to its front.
+                pending += part
+                del pending[: self._decode_lines(pending, events)]
+            else:
+                pending += part[self._decode_lines(part, events) :]
         except TokenStreamError as violation:
             self._fail(events, violation)
         return events
 
-    def _feed_lines(self, part: bytes, newline: int, events: list[StreamEvent]) -> None:
-        # Complete the pending line with the head of this part, then walk the part itself:
-        # only the tail after its last newline is copied into the pending buffer.
+    def _decode_lines(self, buffer: bytes | bytearray, events: list[StreamEvent]) -> int:
+        """Decode every complete line of ``buffer``; return where its unterminated tail starts."""
         limit = self._max_line_bytes
-        pending = self._pending
-        if pending:
-            if len(pending) + newline > limit:
-                raise LineTooLong(limit)
-            pending += part[:newline]
-            # Decoded in place: the line is copied once, into its str.
-            self._decode_line(pending, events)
-            pending.clear()
-        else:
-            if newline > limit:
-                raise LineTooLong(limit)
-            if newline:
-                self._decode_line(part[:newline], events)
-        start = newline + 1
+        canonical_token = _CANONICAL_TOKEN
+        start = 0
         while not self._finished:
-            newline = part.find(b"\n", start)
+            newline = buffer.find(b"\n", start)
             if newline < 0:
-                if len(part) - start > limit:
+                if len(buffer) - start > limit:
                     raise LineTooLong(limit)
-                pending += part[start:]
-                return
+                return start
             if newline - start > limit:
                 raise LineTooLong(limit)
             if newline > start:
-                self._decode_line(part[start:newline], events)
+                canonical = canonical_token(buffer, start, newline)
+                text = _canonical_text(canonical[canonical.lastindex]) if canonical is not None else None
+                if text is None:
+                    self._decode_line(buffer[start:newline], events)
+                elif text:
+                    events.append(Token(text))
             start = newline + 1
+        return len(buffer)
 
     def finish(self) -> list[StreamEvent]:
         """The stream ended: decode a last line that had no newline, then close the stream."""
@@ -346,6 +344,40 @@ class TokenStream:
             )
         self._ends_at_eof = True
         events.extend(Token(text) for text in outputs if text)
+
+
+# The fast path. Almost every line of a generation is a plain token in the shape the container
+# serializes it in: TGI's serde_json (compact) and Python's json.dumps (", " and ": ") give the
+# key order below. One compiled pattern both recognizes that exact shape and captures the
+# token's text, so the line needs no JSON parse and no dict. The pattern accepts only strict
+# JSON (RFC 8259 numbers, literals and strings with no raw control character) whose full parse
+# would be a token that is neither special, final nor failed; every other line, including any
+# near miss, takes the full parse below, so no line is decoded differently
+# (tests/streaming/test_token_stream_fast_path.py holds the two paths to the same events).
+_INT = rb"-?(?:0|[1-9][0-9]*)"
+_NUMBER = _INT + rb"(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+_TEXT = rb'"((?:[^"\\\x00-\x1f]|\\.)*)"'
+_CANONICAL_TOKEN = re.compile(
+    rb'data: ?\{"index": ?' + _INT
+    + rb', ?"token": ?\{"id": ?' + _INT + rb', ?"text": ?' + _TEXT
+    + rb', ?"logprob": ?(?:' + _NUMBER + rb'|null), ?"special": ?false\}'
+    + rb', ?(?:"top_tokens": ?(?:null|\[\]), ?)?"generated_text": ?null, ?"details": ?null\}\r?'
+    + rb'|\{"token": ?\{"id": ?(?:' + _INT + rb'|\[' + _INT + rb'(?:, ?' + _INT + rb')*\])'
+    + rb', ?"text": ?' + _TEXT
+    + rb', ?"log_prob": ?(?:' + _NUMBER + rb'|null)\}\}\r?'
+).fullmatch
+_scan_string = json.decoder.scanstring
+
+
+def _canonical_text(raw: bytes) -> str | None:
+    """The token text the fast path captured, or None to take the full parse."""
+    try:
+        if b"\\" not in raw:
+            return raw.decode("utf-8")
+        return _scan_string(f'"{raw.decode("utf-8")}"', 1)[0]
+    except ValueError:
+        # Invalid UTF-8 or a bad escape: the full parse reports it with its own code.
+        return None
 
 
 _scan_json = json.scanner.make_scanner(json.JSONDecoder())
