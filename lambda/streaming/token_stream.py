@@ -176,24 +176,31 @@ class TokenStream:
         """Decode every complete line of ``buffer``; return where its unterminated tail starts."""
         limit = self._max_line_bytes
         canonical_token = _CANONICAL_TOKEN
+        find = buffer.find
         start = 0
-        while not self._finished:
-            newline = buffer.find(b"\n", start)
+        while True:
+            newline = find(b"\n", start)
             if newline < 0:
                 if len(buffer) - start > limit:
                     raise LineTooLong(limit)
                 return start
+            canonical = canonical_token(buffer, start)
+            # The match spans the line and the blank lines after it; a span over the limit takes
+            # the general path, which measures the line itself.
+            if canonical is not None and canonical.end() - start <= limit:
+                text = _canonical_text(canonical[canonical.lastindex])
+                if text is not None:
+                    if text:
+                        events.append(Token(text))
+                    start = canonical.end()
+                    continue
             if newline - start > limit:
                 raise LineTooLong(limit)
             if newline > start:
-                canonical = canonical_token(buffer, start, newline)
-                text = _canonical_text(canonical[canonical.lastindex]) if canonical is not None else None
-                if text is None:
-                    self._decode_line(buffer[start:newline], events)
-                elif text:
-                    events.append(Token(text))
+                self._decode_line(buffer[start:newline], events)
+                if self._finished:
+                    return len(buffer)
             start = newline + 1
-        return len(buffer)
 
     def finish(self) -> list[StreamEvent]:
         """The stream ended: decode a last line that had no newline, then close the stream."""
@@ -358,14 +365,14 @@ _INT = rb"-?(?:0|[1-9][0-9]*)"
 _NUMBER = _INT + rb"(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
 _TEXT = rb'"((?:[^"\\\x00-\x1f]|\\.)*)"'
 _CANONICAL_TOKEN = re.compile(
-    rb'data: ?\{"index": ?' + _INT
+    rb'(?:data: ?\{"index": ?' + _INT
     + rb', ?"token": ?\{"id": ?' + _INT + rb', ?"text": ?' + _TEXT
     + rb', ?"logprob": ?(?:' + _NUMBER + rb'|null), ?"special": ?false\}'
-    + rb', ?(?:"top_tokens": ?(?:null|\[\]), ?)?"generated_text": ?null, ?"details": ?null\}\r?'
+    + rb', ?(?:"top_tokens": ?(?:null|\[\]), ?)?"generated_text": ?null, ?"details": ?null\}'
     + rb'|\{"token": ?\{"id": ?(?:' + _INT + rb'|\[' + _INT + rb'(?:, ?' + _INT + rb')*\])'
     + rb', ?"text": ?' + _TEXT
-    + rb', ?"log_prob": ?(?:' + _NUMBER + rb'|null)\}\}\r?'
-).fullmatch
+    + rb', ?"log_prob": ?(?:' + _NUMBER + rb'|null)\}\})(?:\r?\n)+'
+).match
 _scan_string = json.decoder.scanstring
 
 

@@ -104,4 +104,10 @@ def test_the_fast_path_takes_the_lines_tgi_and_lmi_send_for_a_plain_token():
         b'"top_tokens": null, "generated_text": null, "details": null}',
         b'{"token": {"id": [13], "text": " the", "log_prob": -0.5}}',
     ]
-    assert all(token_stream._CANONICAL_TOKEN(line, 0, len(line)) for line in lines)
+    assert all(token_stream._CANONICAL_TOKEN(line + b"\n", 0) for line in lines)
+
+
+def test_a_plain_token_line_over_the_limit_ends_the_stream_as_line_too_long():
+    line = b'{"token": {"id": 1, "text": "' + b"x" * 64 + b'", "log_prob": -0.5}}\n'
+    decoder = TokenStream(max_line_bytes=64)
+    assert [event.code for event in decoder.feed(line)] == ["line_too_long"]
