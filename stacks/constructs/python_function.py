@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import jsii
+from importlib.metadata import distributions
+from packaging.requirements import Requirement
 from aws_cdk import Acknowledgment, BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -21,6 +23,18 @@ SHARED = LAMBDA_ROOT / "shared"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 # Wheels are chosen for the Lambda platform, not for the machine that synthesizes.
 _PIP_PLATFORM = ["--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.14"]
+# The environment markers of a dependency are evaluated for that platform too.
+_LAMBDA_MARKERS = {
+    "python_version": "3.14", "python_full_version": "3.14.0", "implementation_name": "cpython",
+    "platform_python_implementation": "CPython", "sys_platform": "linux", "platform_system": "Linux",
+    "platform_machine": "x86_64", "os_name": "posix", "extra": "",
+}
+# What every Python runtime provides besides the standard library: the SDK for Python and its
+# dependencies ("Runtime-included SDK versions",
+# https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html; Powertools relies on the runtime's
+# jmespath the same way, aws-powertools/powertools-lambda-python#1376). A bundled copy would shadow
+# the runtime's and, /var/task being read-only, be compiled from source at every cold start.
+RUNTIME_PACKAGES = frozenset({"boto3", "botocore", "jmespath", "s3transfer", "urllib3", "python-dateutil", "six"})
 
 
 def _tree_digest(*roots: Path) -> str:
@@ -32,9 +46,35 @@ def _tree_digest(*roots: Path) -> str:
     return digest.hexdigest()
 
 
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def unmet_dependencies(bundle: Path) -> list[str]:
+    """Each dependency of a package in ``bundle`` that neither ``bundle`` nor the runtime provides."""
+    bundled = {_canonical(d.metadata["Name"]): d.version for d in distributions(path=[str(bundle)])}
+    unmet = []
+    for dist in sorted(distributions(path=[str(bundle)]), key=lambda d: _canonical(d.metadata["Name"])):
+        for requirement in map(Requirement, dist.requires or []):
+            name = _canonical(requirement.name)
+            if requirement.marker is not None and not requirement.marker.evaluate(_LAMBDA_MARKERS):
+                continue
+            if name in bundled:
+                if not requirement.specifier.contains(bundled[name], prereleases=True):
+                    unmet.append(f"{dist.metadata['Name']} needs {requirement}, the pin is {bundled[name]}")
+            elif name not in RUNTIME_PACKAGES:
+                unmet.append(f"{dist.metadata['Name']} needs {requirement}, which is not pinned")
+    return unmet
+
+
 @jsii.implements(ILocalBundling)
 class _PipBundler:
-    """Copies the function folder and the shared package, then pip-installs requirements.txt."""
+    """Copies the function folder and the shared package, then pip-installs requirements.txt.
+
+    requirements.txt pins every package the function bundles, dependencies included, and pip
+    installs exactly those (``--no-deps``): a dependency the runtime provides (``RUNTIME_PACKAGES``)
+    is left to the runtime unless the file pins it. Synth fails if a pin is missing.
+    """
 
     def __init__(self, function_dir: Path) -> None:
         self._function_dir = function_dir
@@ -48,9 +88,15 @@ class _PipBundler:
         if requirements.exists():
             subprocess.run(
                 [sys.executable, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "--no-compile",
-                 "--only-binary=:all:", *_PIP_PLATFORM, "--target", str(out), "-r", str(requirements)],
+                 "--no-deps", "--only-binary=:all:", *_PIP_PLATFORM, "--target", str(out), "-r", str(requirements)],
                 check=True,
             )
+            unmet = unmet_dependencies(out)
+            if unmet:
+                raise ValueError(
+                    f"{requirements.relative_to(LAMBDA_ROOT.parent)} must pin every dependency the Lambda runtime "
+                    f"does not provide ({', '.join(sorted(RUNTIME_PACKAGES))}): " + "; ".join(unmet)
+                )
         return True
 
 

@@ -1,0 +1,53 @@
+"""The bundler installs exactly what a function's requirements.txt pins: synth refuses a file that
+leaves out a dependency the Lambda runtime does not provide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stacks.constructs.python_function import LAMBDA_ROOT, RUNTIME_PACKAGES, unmet_dependencies
+
+
+def bundle(tmp_path: Path, packages: dict[str, tuple[str, list[str]]]) -> Path:
+    for name, (version, requires) in packages.items():
+        info = tmp_path / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+        lines += [f"Requires-Dist: {requirement}" for requirement in requires]
+        (info / "METADATA").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def test_a_dependency_the_runtime_provides_needs_no_pin(tmp_path):
+    packages = {"aws-lambda-powertools": ("3.37.0", ["jmespath<2.0.0,>=1.0.1", "typing-extensions>=4.11.0"]),
+                "typing_extensions": ("4.16.0", [])}
+    assert unmet_dependencies(bundle(tmp_path, packages)) == []
+
+
+def test_a_dependency_neither_pinned_nor_in_the_runtime_is_named(tmp_path):
+    packages = {"aws-lambda-powertools": ("3.37.0", ["jmespath<2.0.0,>=1.0.1", "typing-extensions>=4.11.0"])}
+    assert unmet_dependencies(bundle(tmp_path, packages)) == [
+        "aws-lambda-powertools needs typing-extensions>=4.11.0, which is not pinned"
+    ]
+
+
+def test_a_pin_outside_the_range_a_package_needs_is_named(tmp_path):
+    packages = {"uvicorn": ("0.54.0", ["h11>=0.8"]), "h11": ("0.7.0", [])}
+    assert unmet_dependencies(bundle(tmp_path, packages)) == ["uvicorn needs h11>=0.8, the pin is 0.7.0"]
+
+
+def test_dependencies_for_other_pythons_and_extras_need_no_pin(tmp_path):
+    packages = {"anyio": ("4.16.0", ['exceptiongroup>=1.0.2; python_version < "3.11"',
+                                     'trio>=0.31.0; extra == "trio"', 'idna>=2.8']),
+                "idna": ("3.20", [])}
+    assert unmet_dependencies(bundle(tmp_path, packages)) == []
+
+
+def test_only_the_streaming_function_bundles_part_of_the_runtime():
+    # The streaming function pins the SDK on purpose (its requirements.txt says why); any other
+    # function bundling part of the runtime would shadow the runtime's compiled copy.
+    for requirements in LAMBDA_ROOT.glob("*/requirements.txt"):
+        pinned = {line.split("==")[0].lower() for line in requirements.read_text().splitlines()
+                  if line and not line.startswith("#")}
+        if requirements.parent.name != "streaming":
+            assert not pinned & RUNTIME_PACKAGES, requirements
