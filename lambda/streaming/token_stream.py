@@ -192,12 +192,16 @@ class TokenStream:
             canonical = canonical_token(buffer, start)
             # The match spans the line and the blank lines after it; a span over the limit takes
             # the general path, which measures the line itself.
-            if canonical is not None and canonical.end() - start <= limit:
-                text = _canonical_text(canonical[canonical.lastindex])
-                if text is not None:
+            if canonical is not None and (end := canonical.end()) - start <= limit:
+                raw = canonical[canonical.lastindex]
+                try:
+                    text = raw.decode("utf-8") if b"\\" not in raw else _escaped_text(raw)
+                except ValueError:
+                    pass  # invalid UTF-8 or a bad escape: the full parse below names it
+                else:
                     if text:
                         events.append(Token(text))
-                    start = canonical.end()
+                    start = end
                     continue
             if newline - start > limit:
                 raise LineTooLong(limit)
@@ -396,15 +400,9 @@ _CANONICAL_TOKEN = re.compile(
 _scan_string = json.decoder.scanstring
 
 
-def _canonical_text(raw: bytes) -> str | None:
-    """The token text the fast path captured, or None to take the full parse."""
-    try:
-        if b"\\" not in raw:
-            return raw.decode("utf-8")
-        return _scan_string(f'"{raw.decode("utf-8")}"', 1)[0]
-    except ValueError:
-        # Invalid UTF-8 or a bad escape: the full parse reports it with its own code.
-        return None
+def _escaped_text(raw: bytes) -> str:
+    """A captured JSON string body with escapes, decoded by json's own C string scanner."""
+    return _scan_string(f'"{raw.decode("utf-8")}"', 1)[0]
 
 
 _scan_json = json.scanner.make_scanner(json.JSONDecoder())
