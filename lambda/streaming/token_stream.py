@@ -370,7 +370,8 @@ class TokenStream:
 # would be a token that is neither special, final nor failed; every other line, including any
 # near miss, takes the full parse below, so no line is decoded differently
 # (tests/streaming/test_token_stream_fast_path.py holds the two paths to the same events).
-_INT = rb"-?(?:0|[1-9][0-9]*+)"
+# At most 19 digits, far below the 4300 past which the full parse refuses an integer.
+_INT = rb"-?(?:0|[1-9][0-9]{0,18}+)"
 _NUMBER = _INT + rb"(?:\.[0-9]++)?(?:[eE][-+]?[0-9]++)?"
 _TEXT = rb'"([^"\\\x00-\x1f]*+(?:\\.[^"\\\x00-\x1f]*+)*+)"'
 
@@ -420,6 +421,11 @@ def _json_value(text: str, start: int) -> Any:
         return _json_value(stripped, 0)
     except json.JSONDecodeError as error:
         raise TokenStreamError("malformed_event", f"the model's stream sent malformed JSON: {error.msg}") from None
+    except RecursionError:
+        raise TokenStreamError("malformed_event", "the model's stream sent JSON nested too deeply") from None
+    except ValueError:
+        # An integer past Python's limit on digits converted (sys.get_int_max_str_digits, 4300).
+        raise TokenStreamError("malformed_event", "the model's stream sent a number with too many digits") from None
     if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
         raise TokenStreamError("malformed_event", "the model's stream sent malformed JSON: extra data after the value")
     return value

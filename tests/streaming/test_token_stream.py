@@ -305,3 +305,17 @@ def test_pending_buffer_stays_bounded_over_50_mb_in_64_byte_parts():
     assert tokens == repeats * (len(texts) - 1)
     assert repeats * len(block) >= 50 * 1024 * 1024
     assert peak_pending <= longest_line
+
+
+def test_an_integer_with_more_digits_than_python_converts_ends_the_stream_as_malformed_event():
+    line = b'{"token": {"id": 1, "text": "a", "log_prob": ' + b"1" * 5000 + b"}}\n"
+    events = TokenStream().feed(b'{"token": {"text": "before"}}\n' + line)
+    assert events[0] == Token("before")
+    assert [event.code for event in events[1:]] == ["malformed_event"]
+
+
+def test_json_nested_deeper_than_python_parses_ends_the_stream_as_malformed_event():
+    line = b'{"token": {"text": "a"}, "x": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_000 + b"}\n"
+    events = TokenStream(max_line_bytes=len(line)).feed(b'{"token": {"text": "before"}}\n' + line)
+    assert events[0] == Token("before")
+    assert [event.code for event in events[1:]] == ["malformed_event"]

@@ -111,3 +111,9 @@ def test_a_plain_token_line_over_the_limit_ends_the_stream_as_line_too_long():
     line = b'{"token": {"id": 1, "text": "' + b"x" * 64 + b'", "log_prob": -0.5}}\n'
     decoder = TokenStream(max_line_bytes=64)
     assert [event.code for event in decoder.feed(line)] == ["line_too_long"]
+
+
+def test_a_plain_token_line_with_an_index_past_pythons_digit_limit_is_malformed_on_both_paths():
+    line = (b'data:{"index":' + b"1" * 5000 + b',"token":{"id":1,"text":"a","logprob":-0.5,"special":false},'
+            b'"generated_text":null,"details":null}')
+    assert [event.code for event in fed(line)] == [event.code for event in full_parse(line)] == ["malformed_event"]
