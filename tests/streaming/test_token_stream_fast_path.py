@@ -37,8 +37,9 @@ def token_lines(draw) -> bytes:
     token = {
         "id": value(st.one_of(st.integers(-2, 2**40), st.lists(st.integers(-2, 10), min_size=1, max_size=3))),
         "text": value(token_texts),
-        ("logprob" if tgi else "log_prob"): value(st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.none()),
-                                                  st.floats()),
+        ("logprob" if tgi else "log_prob"): value(
+            st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.none()), st.floats()
+        ),
     }
     if tgi:
         token["special"] = value(st.just(False))
@@ -99,7 +100,8 @@ def test_a_near_miss_of_a_token_line_decodes_as_its_full_parse(line):
 
 def test_the_fast_path_takes_the_lines_tgi_and_lmi_send_for_a_plain_token():
     lines = [
-        b'data:{"index":3,"token":{"id":13,"text":" the","logprob":-0.5,"special":false},"generated_text":null,"details":null}',
+        b'data:{"index":3,"token":{"id":13,"text":" the","logprob":-0.5,"special":false},'
+        b'"generated_text":null,"details":null}',
         b'data:{"index": 3, "token": {"id": 13, "text": " \\u00e9", "logprob": -0.5, "special": false}, '
         b'"top_tokens": null, "generated_text": null, "details": null}',
         b'{"token": {"id": [13], "text": " the", "log_prob": -0.5}}',
