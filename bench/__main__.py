@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench import chat_bench, import_bench, streaming_bench, synth_bench
+from bench import chat_bench, import_bench, scale_to_zero_bench, streaming_bench, synth_bench
 
-BENCHMARKS = [synth_bench, import_bench, streaming_bench, chat_bench]
+BENCHMARKS = [synth_bench, import_bench, streaming_bench, chat_bench, scale_to_zero_bench]
 
 
 def main() -> None:

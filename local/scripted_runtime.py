@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -108,6 +109,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         match = _PATH.fullmatch(self.path.split("?")[0])
+        component = self.headers.get("X-Amzn-SageMaker-Inference-Component")
+        gate = self.server.capacity_gate
+        if match and component and gate is not None and not gate(component):
+            # What SageMaker answers for an inference component at zero copies.
+            self._refuse(Refuse(400, "ValidationError", "Inference Component has no capacity to process this request. "
+                                "ApplicationAutoScaling may be in-progress (if configured) or try to increase the capacity"))
+            return
         scenario = self.server.find(body) if match else None
         if scenario is None:
             self._refuse(Refuse(400, "ValidationError", f"no scenario for {self.path}"))
@@ -189,6 +197,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self._scenarios: dict[str, Scenario] = {}
         self._lock = threading.Lock()
+        self.capacity_gate: Callable[[str], bool] | None = None
         self._counter = 0
 
     def handle_error(self, request: object, client_address: object) -> None:
@@ -225,6 +234,11 @@ class SageMakerRuntimeEmulator:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def gate_capacity(self, has_capacity: Callable[[str], bool] | None) -> None:
+        """Refuse requests to an inference component for which ``has_capacity(name)`` is False, as
+        SageMaker does at zero copies (None: always serve)."""
+        self._server.capacity_gate = has_capacity
 
     def script(self, steps: list[Step]) -> Scenario:
         """Register a scenario; send ``scenario.key`` as ``inputs`` to play it."""

@@ -101,6 +101,9 @@ class ApiStack(Stack):
             log_retention=retention,
             removal_policy=removal,
         )
+        # Each async endpoint is woken at the first request that finds it without an instance.
+        for model in async_inference.models.values():
+            model.scaling.grant_wake(self.async_api.handler.role)
         self.streaming_front = None
         if streaming is not None:
             self.streaming_front = StreamingFront(
@@ -114,6 +117,10 @@ class ApiStack(Stack):
                 log_retention=retention,
                 removal_policy=removal,
             )
+            if config.streaming_endpoint.scale_to_zero:
+                # Each inference component is woken, and its caller held, when a request finds no copy.
+                for model in streaming.models.values():
+                    model.scaling.grant_wake(self.streaming_front.handler.role)
         self.api = InferenceRestApi(
             self,
             "Api",

@@ -75,6 +75,7 @@ class AsyncModel(Construct):
             target_backlog_per_instance=scaling.target_backlog_per_instance,
             scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_seconds),
             scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_seconds),
+            idle_minutes=scaling.idle_minutes,
         )
         thresholds = model.async_.alarms
         notify_when(

@@ -202,12 +202,23 @@ class ResourcesConfig(_Model):
     memory_mb: Annotated[int, Field(ge=1024)] = 16384
 
 
+# The idle tail is counted in one-minute CloudWatch datapoints (docs/scale-to-zero.md). Below three
+# minutes a pause between two requests of one conversation would tear the GPU down.
+IDLE_MINUTES_MIN, IDLE_MINUTES_MAX = 3, 120
+# A held streaming request must leave its answer this much of the stream's budget (the function's
+# timeout, inside API Gateway's stream limit).
+HOLD_ANSWER_SECONDS = 180
+
+
 class ScalingConfig(_Model):
     min_capacity: Annotated[int, Field(ge=0)] = 0
     max_capacity: Annotated[int, Field(ge=1, le=100)] = 1
     target_backlog_per_instance: Annotated[float, Field(gt=0)] = 5.0
     scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
     scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    # Minutes with nothing queued or in process before the endpoint goes to zero instances
+    # (with min_capacity 0).
+    idle_minutes: Annotated[int, Field(ge=IDLE_MINUTES_MIN, le=IDLE_MINUTES_MAX)] = 10
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> ScalingConfig:
@@ -290,6 +301,9 @@ class StreamingModeConfig(_Model):
     target_invocations_per_copy: Annotated[float, Field(gt=0)] = 4.0
     scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
     scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    # With scale to zero: minutes with no invocation, no open stream and no refused request before
+    # the copies go to zero.
+    idle_minutes: Annotated[int, Field(ge=IDLE_MINUTES_MIN, le=IDLE_MINUTES_MAX)] = 10
     alarms: StreamingAlarmConfig = StreamingAlarmConfig()
 
     @model_validator(mode="after")
@@ -343,6 +357,10 @@ class StreamingEndpointConfig(_Model):
         API_GATEWAY_STREAM_MAX_SECONDS
     )
     upstream_read_timeout_seconds: Annotated[int, Field(ge=5, lt=API_GATEWAY_IDLE_TIMEOUT_SECONDS)] = 60
+    # With scale to zero: how long a request for a model at zero copies is held while it wakes, and
+    # how often a held response sends a keep-alive (API Gateway drops a stream idle for 5 minutes).
+    max_hold_seconds: Annotated[int, Field(ge=30, le=API_GATEWAY_STREAM_MAX_SECONDS)] = 600
+    hold_keepalive_seconds: Annotated[int, Field(ge=5, le=60)] = 15
     # Lambda Web Adapter, published by AWS as a public layer (LambdaAdapterLayerX86).
     web_adapter_layer_version: Annotated[int, Field(ge=1)] = 26
 
@@ -353,7 +371,16 @@ class StreamingEndpointConfig(_Model):
 
     @model_validator(mode="after")
     def _budget_nests(self) -> StreamingEndpointConfig:
-        StreamBudget(stream_seconds=self.max_stream_seconds, read_timeout_seconds=self.upstream_read_timeout_seconds)
+        budget = StreamBudget(
+            stream_seconds=self.max_stream_seconds, read_timeout_seconds=self.upstream_read_timeout_seconds
+        )
+        longest_hold = budget.function_timeout_seconds - HOLD_ANSWER_SECONDS
+        if self.max_hold_seconds > longest_hold:
+            raise ValueError(
+                f"'max_hold_seconds' ({self.max_hold_seconds}) must leave the answer {HOLD_ANSWER_SECONDS} s of the "
+                f"stream's {budget.function_timeout_seconds} s (max_stream_seconds less the start margin): "
+                f"at most {longest_hold}"
+            )
         return self
 
     @property

@@ -59,6 +59,7 @@ class StreamingModel(Construct):
             scale_in_cooldown=Duration.seconds(streaming.scale_in_cooldown_seconds),
             scale_out_cooldown=Duration.seconds(streaming.scale_out_cooldown_seconds),
             alarm_recipients=alarm_recipients,
+            idle_minutes=streaming.idle_minutes,
         )
         thresholds = streaming.alarms
         notify_when(

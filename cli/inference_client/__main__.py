@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from inference_client import mirror
 from inference_client.api import TERMINAL_STATUSES, ApiError, InferenceApi
-from inference_client.progress import WaitProgress, format_elapsed
+from inference_client.progress import WaitProgress, describe_hold, describe_status, format_elapsed
 from inference_client.signing import (
     MissingCredentials,
     SignedClient,
@@ -130,6 +130,8 @@ def stream(args: argparse.Namespace) -> int:
             out.write(data["token"])
             out.flush()
             printed = True
+        elif event.event == "status":
+            print(describe_hold(data), file=sys.stderr)
         elif event.event == "done":
             out.write("\n")
             out.flush()
@@ -210,7 +212,7 @@ def _wait_for(api: InferenceApi, inference_id: str, args: argparse.Namespace) ->
         while True:
             answer = api.status(inference_id)
             elapsed = time.monotonic() - started
-            progress.update(answer["status"], elapsed)
+            progress.update(describe_status(answer), elapsed)
             if answer["status"] in TERMINAL_STATUSES or elapsed >= args.timeout:
                 break
             time.sleep(min(args.interval, args.timeout - elapsed))

@@ -14,6 +14,22 @@ def format_elapsed(seconds: float) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
+def describe_status(answer: dict) -> str:
+    """An inference's status as ``wait`` shows it, saying so when its endpoint starts from zero."""
+    capacity = answer.get("capacity") or {}
+    if capacity.get("state") != "waking":
+        return str(answer.get("status"))
+    since = capacity.get("since")
+    return f"{answer.get('status')}, endpoint starting from zero" + (f" since {since}" if since else "")
+
+
+def describe_hold(data: dict) -> str:
+    """A streaming ``status`` event as ``stream`` shows it on stderr."""
+    elapsed = data.get("elapsed_seconds")
+    elapsed_text = format_elapsed(elapsed) if isinstance(elapsed, (int, float)) else "?"
+    return f"model starting from zero ({data.get('state', 'waking')}), {elapsed_text} elapsed; tokens follow"
+
+
 class WaitProgress:
     """One line rewritten in place on a terminal; plain lines otherwise."""
 

@@ -2,7 +2,9 @@
 
 Cold start is what a caller waits for, so the import does only what most requests need: the
 settings, the requests table's client and the routes. The S3 and SageMaker clients are created
-by the first request that uses them (a status poll, the most frequent request, uses neither), and
+by the first request that uses them (a status poll, the most frequent request, uses neither; one
+for a request still in progress reads its endpoint's capacity through the SageMaker and
+CloudWatch clients, created the same way), and
 Powertools idempotency is imported by the first request that sends an Idempotency-Key. Clients
 come from botocore itself: boto3 would add only its resource layer and S3 transfer manager to the
 import, and this function uses neither. Logs are the runtime's own JSON lines (the function's log
@@ -22,6 +24,7 @@ from botocore.config import Config
 
 from api_errors import ApiError
 from inference_api import ApiSettings, AsyncInferenceApi
+from inference_common.capacity import ModelCapacity
 from inference_common.store import InferenceRequestStore
 from inference_common.strict_json import is_json_media_type
 from routing import ApiRequest, ApiResponse, Routes
@@ -49,6 +52,9 @@ class _ClientOnFirstUse:
         return getattr(self._client, name)
 
 
+# The wake (docs/scale-to-zero.md) is best effort on a request that is already queued: short timeouts.
+_control_plane = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2})
+
 inference_api = AsyncInferenceApi(
     settings=settings,
     # Presigned URLs for KMS-encrypted objects need SigV4.
@@ -56,6 +62,12 @@ inference_api = AsyncInferenceApi(
     sagemaker_runtime_client=_ClientOnFirstUse("sagemaker-runtime", _retrying),
     store=InferenceRequestStore(
         table_name=settings.requests_table, dynamodb_client=_dynamodb, record_ttl=settings.request_record_ttl
+    ),
+    # Used by submits and by status checks of requests still in progress, not by the others.
+    capacities=ModelCapacity.of_async_endpoints(
+        sagemaker_client=_ClientOnFirstUse("sagemaker", _control_plane),
+        cloudwatch_client=_ClientOnFirstUse("cloudwatch", _control_plane),
+        endpoint_names=[m.async_target.endpoint_name for m in settings.catalog.models.values() if m.async_target],
     ),
 )
 

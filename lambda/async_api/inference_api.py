@@ -18,6 +18,7 @@ from typing import Any
 from botocore import exceptions as botocore_errors
 
 from api_errors import ApiError
+from inference_common.capacity import ModelCapacity
 from inference_common.catalog import CatalogModel, ModelCatalog, ModelNotFound
 from inference_common.s3_location import OUTPUTS_PREFIX, S3Location
 from inference_common.store import COMPLETED, FAILED, IN_PROGRESS, InferenceRequestStore
@@ -29,6 +30,10 @@ MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
 _RETRY_LATER = {"Retry-After": "5"}
 
 _THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
+# InvokeEndpointAsync: RequestTTLSeconds at most 21600, InvocationTimeoutSeconds at most 3600. A
+# request older than both has been served or dropped by SageMaker, whatever its record says; a
+# status check for it must not start a GPU.
+_LONGEST_ASYNC_LIFETIME = timedelta(seconds=21600 + 3600)
 
 
 @dataclass(frozen=True)
@@ -58,12 +63,20 @@ class ApiSettings:
 
 class AsyncInferenceApi:
     def __init__(
-        self, *, settings: ApiSettings, s3_client: Any, sagemaker_runtime_client: Any, store: InferenceRequestStore
+        self,
+        *,
+        settings: ApiSettings,
+        s3_client: Any,
+        sagemaker_runtime_client: Any,
+        store: InferenceRequestStore,
+        capacities: Mapping[str, ModelCapacity] | None = None,
     ) -> None:
         self._settings = settings
         self._s3 = s3_client
         self._runtime = sagemaker_runtime_client
         self._store = store
+        # Per async endpoint name: whether it has an instance, and its wake.
+        self._capacities = capacities or {}
 
     def submit(self, *, principal: str, submission: Submission) -> dict:
         model = self.async_model(submission.options.model)
@@ -86,12 +99,13 @@ class AsyncInferenceApi:
             model=model.name,
         )
         # Relative to the API's base URL, which differs between the execute-api URL and custom domains.
-        return {
+        answer = {
             "inference_id": inference_id,
             "model": model.name,
             "status": IN_PROGRESS,
             "status_url": f"/v1/inferences/{inference_id}",
         }
+        return {**answer, **self._capacity_while_waking(model.async_target.endpoint_name)}
 
     def async_model(self, requested: str | None) -> CatalogModel:
         """The catalog model a request names (the default when none), if it is served asynchronously."""
@@ -155,7 +169,28 @@ class AsyncInferenceApi:
                 answer["output_url"] = self._presigned_get(output)
         if record.status == FAILED:
             answer["failure_reason"] = record.failure_reason
+        served_by = self._settings.catalog.models.get(record.model or self._settings.catalog.default)
+        if (
+            record.status == IN_PROGRESS
+            and served_by is not None
+            and served_by.async_target is not None
+            and _may_still_be_queued(record.submitted_at)
+        ):
+            # Looking also repeats a wake that was lost or undone (capacity.WAKE_RETRY_SECONDS).
+            answer.update(self._capacity_while_waking(served_by.async_target.endpoint_name))
         return answer
+
+    def _capacity_while_waking(self, endpoint_name: str) -> dict:
+        """``{"capacity": {"state": "waking", "since": ...}}`` while the endpoint starts from zero, else nothing.
+
+        The request is already queued: the endpoint serves it once an instance runs. Waking here
+        starts that instance now instead of after the wake alarm's two one-minute datapoints.
+        """
+        capacity = self._capacities.get(endpoint_name)
+        if capacity is None:
+            return {}
+        state = capacity.ensure()
+        return {"capacity": state.as_json()} if state.waking else {}
 
     def _invoke(self, endpoint_name: str, inference_id: str, input_location: S3Location, submission: Submission) -> None:
         options = submission.options
@@ -191,6 +226,16 @@ class AsyncInferenceApi:
             Params={"Bucket": location.bucket, "Key": location.key},
             ExpiresIn=self._settings.presign_expiry_seconds,
         )
+
+
+def _may_still_be_queued(submitted_at: str | None) -> bool:
+    if submitted_at is None:
+        return False
+    try:
+        submitted = datetime.fromisoformat(submitted_at)
+    except ValueError:
+        return False
+    return datetime.now(UTC) - submitted < _LONGEST_ASYNC_LIFETIME
 
 
 def resolve(catalog: ModelCatalog, requested: str | None) -> CatalogModel:

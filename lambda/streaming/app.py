@@ -5,12 +5,15 @@ Runs under uvicorn behind the AWS Lambda Web Adapter in response-stream mode (se
 ``run.sh``). Errors before the stream begins are JSON ``{"error": {"code", "message"}}``
 with a 4xx status for the caller's mistakes and 429/502/503/504 (with ``Retry-After`` when
 waiting helps) for the endpoint's state; errors after it has begun are an ``error`` event.
+With scale to zero, a request that finds no copy is not refused but held until the woken copy
+runs (``hold.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -21,15 +24,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from generation_request import MAX_BODY_BYTES, InvalidRequest, parse_generation_request
+from hold import NOT_YET, HeldStreamResponse, HoldSettings
 from inference_common import strict_json
-from inference_common.strict_json import is_json_media_type
-from inference_common.catalog import ModelNotFound
+from inference_common.capacity import ModelCapacity
+from inference_common.catalog import ModelCatalog, ModelNotFound
 from inference_common.chat_request import ChatError, ChatRequest, parse_chat_request
+from inference_common.strict_json import is_json_media_type
 from openai_chat import ChatChunks, ChatCompletionBuilder
-from sagemaker_stream import ModelResponseStream, SageMakerStreamingEndpoint, UpstreamRefused, create_client
-from sse_relay import TokenEventStreamResponse, next_events
+from sagemaker_stream import (
+    ModelResponseStream,
+    SageMakerStreamingEndpoint,
+    UpstreamRefused,
+    create_client,
+    create_control_plane_clients,
+)
+from sse_relay import HEADERS, TokenEventStreamResponse, next_events
 from stream_settings import STREAMABLE_FORMATS, Settings
-from token_stream import Done, TokenStream
+from token_stream import Done, StreamFailure, TokenStream
 
 logger = logging.getLogger(__name__)
 CHAT_ROUTE = "/v1/chat/completions"
@@ -42,9 +53,16 @@ def error_response(
 
 
 def create_app(settings: Settings | None = None, *, client: Any = None) -> Starlette:
-    """Build the app; the SageMaker client is created here, once per process."""
+    """Build the app; the SageMaker clients are created here, once per process."""
     settings = settings or Settings.from_environ(os.environ)
     endpoint = SageMakerStreamingEndpoint(client or create_client(settings), settings)
+    # Per inference component name: whether a copy runs, and its wake.
+    capacities = _component_capacities(settings.catalog) if settings.scale_to_zero else {}
+    hold_settings = HoldSettings(
+        max_hold_seconds=settings.max_hold_seconds,
+        keepalive_seconds=settings.hold_keepalive_seconds,
+        poll_seconds=settings.hold_poll_seconds,
+    )
 
     async def generate_stream(request: Request) -> Response:
         try:
@@ -81,6 +99,15 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
         try:
             upstream = await anyio.to_thread.run_sync(endpoint.open, generation, model)
         except UpstreamRefused as error:
+            capacity = capacities.get(model.streaming_target.inference_component_name)
+            if capacity is not None and error.code in NOT_YET:
+                return HeldStreamResponse(  # type: ignore[return-value]
+                    capacity=capacity,
+                    open_stream=lambda: endpoint.open(generation, model),
+                    relay=lambda upstream: TokenEventStreamResponse(upstream, headers_sent=True),
+                    settings=hold_settings,
+                    headers=HEADERS,
+                )
             headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
             return error_response(error.status, error.code, error.message, headers)
         return TokenEventStreamResponse(upstream)  # type: ignore[return-value]
@@ -100,6 +127,20 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
         try:
             upstream = await anyio.to_thread.run_sync(endpoint.open_body, chat.container_body(), chat.model)
         except UpstreamRefused as error:
+            target = chat.model.streaming_target
+            capacity = capacities.get(target.inference_component_name) if target else None
+            if capacity is not None and chat.stream and error.code in NOT_YET:
+                # OpenAI clients see an ordinary stream that starts later: comments only, then chunks.
+                return HeldStreamResponse(  # type: ignore[return-value]
+                    capacity=capacity,
+                    open_stream=lambda: endpoint.open_body(chat.container_body(), chat.model),
+                    relay=lambda upstream: TokenEventStreamResponse(
+                        upstream, formatter=ChatChunks(chat), headers_sent=True
+                    ),
+                    settings=replace(hold_settings, status_events=False),
+                    headers=HEADERS,
+                    error_event=lambda code, message: ChatChunks(chat)([StreamFailure(code, message)]),
+                )
             return _chat_error(_chat_refusal(error))
         if chat.stream:
             return TokenEventStreamResponse(upstream, formatter=ChatChunks(chat))  # type: ignore[return-value]
@@ -142,6 +183,19 @@ def _chat_refusal(error: UpstreamRefused) -> ChatError:
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
     kind = "server_error" if error.status >= 500 else "rate_limit_error" if error.status == 429 else "invalid_request_error"
     return ChatError(error.status, error.message, type=kind, code=error.code, headers=headers)
+
+
+def _component_capacities(catalog: ModelCatalog) -> dict[str, ModelCapacity]:
+    sagemaker, cloudwatch = create_control_plane_clients()
+    return {
+        model.streaming_target.inference_component_name: ModelCapacity.of_inference_component(
+            sagemaker_client=sagemaker,
+            cloudwatch_client=cloudwatch,
+            inference_component_name=model.streaming_target.inference_component_name,
+        )
+        for model in catalog.models.values()
+        if model.streaming_target is not None and model.streaming_target.inference_component_name
+    }
 
 
 _PAYLOAD_TOO_LARGE = "payload_too_large"

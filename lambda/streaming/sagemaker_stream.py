@@ -81,6 +81,15 @@ def create_client(settings: Settings) -> Any:
     )
 
 
+def create_control_plane_clients() -> tuple[Any, Any]:
+    """SageMaker and CloudWatch clients for the wake (``AWS_ENDPOINT_URL_SAGEMAKER`` redirects the first).
+
+    Short timeouts: a look at the copy count is repeated every few seconds anyway.
+    """
+    config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2})
+    return boto3.client("sagemaker", config=config), boto3.client("cloudwatch", config=config)
+
+
 class ModelResponseStream:
     """One open ``InvokeEndpointWithResponseStream`` response."""
 
@@ -168,7 +177,9 @@ def _refusal(error: ClientError) -> UpstreamRefused:
     details = error.response.get("Error", {})
     code = details.get("Code", "")
     message = details.get("Message", "")
-    logger.warning("the endpoint refused the stream: %s: %s", code, message)
+    # A held request (hold.py) meets "no capacity" every second while its model starts: not news.
+    waking = code == "ModelNotReadyException" or (code == "ValidationError" and _NO_CAPACITY.search(message))
+    logger.log(logging.DEBUG if waking else logging.WARNING, "the endpoint refused the stream: %s: %s", code, message)
     if code == "ModelNotReadyException":
         return UpstreamRefused(
             503, "model_not_ready", "the model is not ready yet; retry later", RETRY_AFTER_SCALING_SECONDS

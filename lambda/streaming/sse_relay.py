@@ -60,7 +60,8 @@ class TokenEventStreamResponse:
     """An ASGI response that decodes ``upstream`` and sends each event as it arrives.
 
     ``formatter`` turns each batch of events into the bytes to send: this module's own events by
-    default, ``openai_chat.ChatChunks`` for ``/v1/chat/completions``.
+    default, ``openai_chat.ChatChunks`` for ``/v1/chat/completions``. ``headers_sent`` is True when
+    a held response (hold.py) has already started the stream.
     """
 
     def __init__(
@@ -68,10 +69,13 @@ class TokenEventStreamResponse:
         upstream: ModelResponseStream,
         decoder: TokenStream | None = None,
         formatter: Callable[[Iterable[StreamEvent]], bytes] = format_events,
+        *,
+        headers_sent: bool = False,
     ) -> None:
         self._upstream = upstream
         self._decoder = decoder or TokenStream()
         self._formatter = formatter
+        self._headers_sent = headers_sent
         self._parts: Iterator[bytes] = upstream.parts()
         self._complete = False
 
@@ -88,7 +92,8 @@ class TokenEventStreamResponse:
 
     async def _relay(self, send: Any) -> None:
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+            if not self._headers_sent:
+                await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             finished = False
             while not finished:
                 events = await anyio.to_thread.run_sync(self._next_events)

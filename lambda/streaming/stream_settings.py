@@ -21,19 +21,34 @@ class Settings:
     catalog: ModelCatalog
     upstream_read_timeout_seconds: float = 60.0
     upstream_max_attempts: int = 2
+    # Scale to zero: hold a request for a model at zero copies (see hold.py) instead of refusing it.
+    scale_to_zero: bool = False
+    max_hold_seconds: float = 600.0
+    hold_keepalive_seconds: float = 15.0
+    # How often a held request tries the endpoint: the delay between a copy starting and its first token.
+    hold_poll_seconds: float = 1.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Read ``MODEL_CATALOG`` (required, see inference_common.catalog),
-        ``UPSTREAM_READ_TIMEOUT_SECONDS`` (default 60) and ``UPSTREAM_MAX_ATTEMPTS`` (default 2)."""
+        ``UPSTREAM_READ_TIMEOUT_SECONDS`` (default 60), ``UPSTREAM_MAX_ATTEMPTS`` (default 2),
+        ``SCALE_TO_ZERO`` (true | false, default false), ``MAX_HOLD_SECONDS`` (default 600),
+        ``HOLD_KEEPALIVE_SECONDS`` (default 15) and ``HOLD_POLL_SECONDS`` (default 1)."""
         try:
             catalog = ModelCatalog.from_environ(environ)
         except CatalogError as error:
             raise ConfigurationError(str(error)) from None
+        scale_to_zero = environ.get("SCALE_TO_ZERO", "false").strip().lower()
+        if scale_to_zero not in ("true", "false"):
+            raise ConfigurationError(f"SCALE_TO_ZERO is {scale_to_zero!r}; allowed: true, false")
         return cls(
             catalog=catalog,
             upstream_read_timeout_seconds=_positive_seconds(environ, "UPSTREAM_READ_TIMEOUT_SECONDS", 60.0),
             upstream_max_attempts=_attempts(environ, "UPSTREAM_MAX_ATTEMPTS", 2),
+            scale_to_zero=scale_to_zero == "true",
+            max_hold_seconds=_positive_seconds(environ, "MAX_HOLD_SECONDS", 600.0),
+            hold_keepalive_seconds=_positive_seconds(environ, "HOLD_KEEPALIVE_SECONDS", 15.0),
+            hold_poll_seconds=_positive_seconds(environ, "HOLD_POLL_SECONDS", 1.0),
         )
 
     @classmethod
@@ -43,7 +58,7 @@ class Settings:
         *,
         container_format: str = "tgi",
         inference_component_name: str | None = None,
-        **options: float,
+        **options: float | bool,
     ) -> Settings:
         """A catalog of one streaming model, named "default" (local runs, tests, benchmarks)."""
         catalog = ModelCatalog(

@@ -16,7 +16,12 @@ from constructs import Construct
 
 from stacks.config import ModelConfig
 from stacks.nag import wildcard_resource
-from stacks.constructs.sagemaker_metrics import ASYNC_ENDPOINT_METRICS, sagemaker_metric
+from stacks.constructs.sagemaker_metrics import (
+    ASYNC_ENDPOINT_METRICS,
+    ENDPOINT_INSTANCE_METRICS,
+    ENDPOINT_INSTANCE_NAMESPACE,
+    sagemaker_metric,
+)
 from stacks.constructs.model_container import endpoint_log_group, execution_role, runtime_statements, serving_container
 
 # Inline payloads are written under requests/, large ones are uploaded under uploads/.
@@ -246,3 +251,18 @@ class AsyncInferenceEndpoint(Construct):
 
     def metric_notification_failures(self) -> cloudwatch.Metric:
         return self.metric("NotificationFailures", statistic="Sum", period=Duration.minutes(5))
+
+    def metric_instances(self) -> cloudwatch.Metric:
+        """Instances in service: each reports CPUUtilization once a minute, so its SampleCount counts them.
+
+        The way AWS documents to count an async endpoint's instances from metrics (async inference
+        troubleshooting); absent while the endpoint has none.
+        """
+        return sagemaker_metric(
+            ENDPOINT_INSTANCE_METRICS,
+            "CPUUtilization",
+            identity={"EndpointName": self.endpoint_name, "VariantName": self.variant_name},
+            statistic="SampleCount",
+            period=Duration.minutes(1),
+            namespace=ENDPOINT_INSTANCE_NAMESPACE,
+        )

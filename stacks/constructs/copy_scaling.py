@@ -5,20 +5,33 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.constructs.alarms import AlarmRecipients
-from stacks.constructs.sagemaker_scaling import add_one_when, policy_name, sagemaker_scalable_target
+from stacks.constructs.idle_scale_in import IdleScaleIn
+from stacks.constructs.sagemaker_scaling import (
+    add_one_when,
+    alarm_arn,
+    grant_wake,
+    policy_name,
+    sagemaker_scalable_target,
+    wake_alarm_name_for,
+)
 from stacks.constructs.inference_component import InferenceComponentModel
+
 
 class CopyScaling(Construct):
     """Target tracking on invocations per copy; with scale to zero, a step policy leaves zero.
 
     With zero copies there are no invocations per copy to track, and requests fail with
     NoCapacityInvocationFailures instead. An alarm on that metric (Sum over 60 s >= 1) adds one
-    copy; managed instance scaling then starts an instance for it. Those first requests fail, and
-    clients retry (the streaming front answers 503 with Retry-After). Without scale to zero, the
-    same alarm goes to the alarm recipients: there it means the minimum capacity is not enough.
+    copy; managed instance scaling then starts an instance for it. The alarm is also the streaming
+    front's wake (`grant_wake`): the front sets it to ALARM the moment a request finds no copy, and
+    holds the caller until one runs. With scale to zero, target tracking only scales out, and
+    `IdleScaleIn` takes the copies to zero after `idle_minutes` with no invocation, no open stream
+    and no refused request. Without scale to zero, the same alarm goes to the alarm recipients:
+    there it means the minimum capacity is not enough.
     """
 
     def __init__(
@@ -34,6 +47,7 @@ class CopyScaling(Construct):
         scale_in_cooldown: Duration,
         scale_out_cooldown: Duration,
         alarm_recipients: AlarmRecipients,
+        idle_minutes: int,
     ) -> None:
         super().__init__(scope, id)
         self.target = sagemaker_scalable_target(
@@ -51,11 +65,19 @@ class CopyScaling(Construct):
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_INVOCATIONS_PER_COPY,
             scale_in_cooldown=scale_in_cooldown,
             scale_out_cooldown=scale_out_cooldown,
+            # Invocations count a stream once, when it starts: with scale to zero, the idle policy
+            # alone scales in, and never while a stream is open.
+            disable_scale_in=scale_to_zero,
         )
 
+        self._component = component
+        # Only a scale-to-zero alarm is a wake; the other one pages and keeps its generated name.
+        wake_alarm_name = wake_alarm_name_for(component.inference_component_name) if scale_to_zero else None
+        self.wake_alarm_arn = alarm_arn(self, wake_alarm_name) if wake_alarm_name else None
         self.no_capacity_alarm = cloudwatch.Alarm(
             self,
             "NoCapacity",
+            alarm_name=wake_alarm_name,
             alarm_description=(
                 f"Requests to {component.inference_component_name} failed for lack of a copy"
                 + (": add one" if scale_to_zero else ": the minimum capacity is not enough")
@@ -77,3 +99,36 @@ class CopyScaling(Construct):
             )
         else:
             alarm_recipients.notify(self.no_capacity_alarm)
+        self.idle_scale_in = (
+            IdleScaleIn(
+                self,
+                "IdleScaleIn",
+                target=self.target,
+                running=component.metric_running_copies(),
+                activity=[
+                    component.metric_invocations(),
+                    component.metric_concurrent_requests_per_copy(),
+                    # A request refused for lack of a copy is demand, not idleness.
+                    component.metric_no_capacity_invocation_failures(),
+                ],
+                idle_minutes=idle_minutes,
+                description=(
+                    f"{component.inference_component_name} ran {idle_minutes} min with no invocation and no open "
+                    "stream: go to zero copies"
+                ),
+                policy_name=policy_name(component.inference_component_name, "scale-in-when-idle"),
+            )
+            if scale_to_zero
+            else None
+        )
+
+    def grant_wake(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Permit reading this inference component's copy counts and setting its wake alarm, nothing else."""
+        if self.wake_alarm_arn is None:
+            raise ValueError("only a component that scales to zero has a wake alarm")
+        return grant_wake(
+            grantee,
+            wake_alarm_arn=self.wake_alarm_arn,
+            describe_action="sagemaker:DescribeInferenceComponent",
+            described_arn=self._component.inference_component_arn,
+        )

@@ -12,7 +12,12 @@ from constructs import Construct
 from stacks.config import ModelConfig
 from stacks.constructs.async_endpoint import VARIANT_NAME, instance_type_digest
 from stacks.constructs.model_container import execution_role, runtime_statements, serving_container
-from stacks.constructs.sagemaker_metrics import INFERENCE_COMPONENT_METRICS, sagemaker_metric
+from stacks.constructs.sagemaker_metrics import (
+    INFERENCE_COMPONENT_COPY_METRICS,
+    INFERENCE_COMPONENT_COPY_NAMESPACE,
+    INFERENCE_COMPONENT_METRICS,
+    sagemaker_metric,
+)
 from stacks.constructs.streaming_endpoint import StreamingEndpoint
 
 
@@ -157,3 +162,21 @@ class InferenceComponentModel(Construct):
 
     def metric_invocation_5xx_errors(self) -> cloudwatch.Metric:
         return self.metric("Invocation5XXErrors", statistic="Sum", period=Duration.minutes(5))
+
+    def metric_invocations(self) -> cloudwatch.Metric:
+        return self.metric("Invocations", statistic="Sum")
+
+    def metric_concurrent_requests_per_copy(self) -> cloudwatch.Metric:
+        """Requests in progress per copy, open streams included (high resolution; Maximum over a minute)."""
+        return self.metric("ConcurrentRequestsPerCopy", statistic="Maximum")
+
+    def metric_running_copies(self) -> cloudwatch.Metric:
+        """Copies in service: each reports CPUUtilizationNormalized, so its SampleCount is non-zero while any runs."""
+        return sagemaker_metric(
+            INFERENCE_COMPONENT_COPY_METRICS,
+            "CPUUtilizationNormalized",
+            identity={"InferenceComponentName": self.inference_component_name},
+            statistic="SampleCount",
+            period=Duration.minutes(1),
+            namespace=INFERENCE_COMPONENT_COPY_NAMESPACE,
+        )

@@ -57,6 +57,19 @@ INFERENCE_COMPONENT_METRICS: Mapping[str, tuple[str, ...]] = {
     "NoCapacityInvocationFailures": INFERENCE_COMPONENT,
 }
 
+# Instance and copy utilization, in their own namespaces, same developer guide page: an endpoint's
+# instances report with EndpointName and VariantName; each copy of an inference component reports
+# with InferenceComponentName. Both exist only while an instance or a copy runs, which is what the
+# idle tail uses them for (their SampleCount counts what runs; async-inference-troubleshooting).
+ENDPOINT_INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+ENDPOINT_INSTANCE_METRICS: Mapping[str, tuple[str, ...]] = {
+    "CPUUtilization": ENDPOINT_VARIANT,
+}
+INFERENCE_COMPONENT_COPY_NAMESPACE = "/aws/sagemaker/InferenceComponents"
+INFERENCE_COMPONENT_COPY_METRICS: Mapping[str, tuple[str, ...]] = {
+    "CPUUtilizationNormalized": INFERENCE_COMPONENT,
+}
+
 PUBLISHED = {
     "async endpoint": ASYNC_ENDPOINT_METRICS,
     "inference component": INFERENCE_COMPONENT_METRICS,
@@ -75,12 +88,13 @@ def sagemaker_metric(
     identity: Mapping[str, str],
     statistic: str,
     period: Duration,
+    namespace: str = NAMESPACE,
 ) -> cloudwatch.Metric:
-    """`metric_name` with exactly the dimensions `table` says, valued from `identity`."""
+    """`metric_name` with exactly the dimensions `table` (of `namespace`) says, valued from `identity`."""
     if metric_name not in table:
         raise ValueError(f"SageMaker publishes no {metric_name!r} for this resource; known: {', '.join(table)}")
     return cloudwatch.Metric(
-        namespace=NAMESPACE,
+        namespace=namespace,
         metric_name=metric_name,
         dimensions_map={name: identity[name] for name in table[metric_name]},
         statistic=statistic,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -15,6 +15,36 @@ _SERVICE_LINKED_ROLE = (
     "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
     "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
 )
+
+
+# The API functions name a wake alarm by this convention (lambda/shared/inference_common/capacity.py),
+# so no CloudFormation export ties the API stack to the stack that owns the alarm.
+WAKE_ALARM_SUFFIX = "-wake"
+
+
+def wake_alarm_name_for(resource_name: str) -> str:
+    return f"{resource_name}{WAKE_ALARM_SUFFIX}"
+
+
+def alarm_arn(scope: Construct, alarm_name: str) -> str:
+    return Stack.of(scope).format_arn(
+        service="cloudwatch", resource="alarm", resource_name=alarm_name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )
+
+
+def grant_wake(
+    grantee: iam.IGrantable, *, wake_alarm_arn: str, describe_action: str, described_arn: str
+) -> iam.Grant:
+    """What the API functions need to wake a resource at the first request (docs/scale-to-zero.md).
+
+    They read the capacity from the control plane (`describe_action` on exactly that endpoint or
+    inference component) and set exactly that wake alarm's state, whose action is the step policy.
+    """
+    describe = iam.Grant.add_to_principal(grantee=grantee, actions=[describe_action], resource_arns=[described_arn])
+    wake = iam.Grant.add_to_principal(
+        grantee=grantee, actions=["cloudwatch:SetAlarmState"], resource_arns=[wake_alarm_arn]
+    )
+    return describe.combine(wake)
 
 
 def sagemaker_scalable_target(

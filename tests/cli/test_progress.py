@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from inference_client.progress import HEARTBEAT_SECONDS, WaitProgress, format_elapsed
+from inference_client.progress import HEARTBEAT_SECONDS, WaitProgress, describe_hold, describe_status, format_elapsed
 
 
 class Terminal(io.StringIO):
@@ -57,3 +57,18 @@ def test_without_a_terminal_a_long_wait_still_shows_a_line_now_and_then():
 @pytest.mark.parametrize(("seconds", "shown"), [(0, "0s"), (59.9, "59s"), (65, "1m05s"), (3600, "60m00s")])
 def test_elapsed_time_reads_in_minutes_and_seconds(seconds, shown):
     assert format_elapsed(seconds) == shown
+
+
+def test_wait_says_when_the_endpoint_is_starting_from_zero():
+    answer = {"status": "InProgress", "capacity": {"state": "waking", "since": "2026-01-01T00:00:01.000Z"}}
+    assert describe_status(answer) == "InProgress, endpoint starting from zero since 2026-01-01T00:00:01.000Z"
+
+
+def test_wait_shows_the_plain_status_while_the_endpoint_runs():
+    assert describe_status({"status": "InProgress"}) == "InProgress"
+
+
+def test_stream_says_the_model_is_starting_and_for_how_long():
+    assert describe_hold({"state": "waking", "elapsed_seconds": 75}) == (
+        "model starting from zero (waking), 1m15s elapsed; tokens follow"
+    )

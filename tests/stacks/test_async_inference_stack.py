@@ -10,6 +10,9 @@ from tests.stacks.conftest import STAGE_NAMES, single
 
 CONFIGS = {c.stage_name: c for c in load_all()}
 
+# The step out of zero (the idle tail adds a step policy of its own, to exactly zero).
+SCALE_OUT_STEP = {"PolicyType": "StepScaling", "StepScalingPolicyConfiguration": {"AdjustmentType": "ChangeInCapacity"}}
+
 
 @pytest.fixture(scope="module", params=STAGE_NAMES)
 def stage(request, synthesized):
@@ -114,7 +117,7 @@ def test_target_tracking_follows_backlog_per_instance(stage):
 
 def test_step_policy_adds_one_instance_and_never_scales_in(stage):
     _, _, template = stage
-    _, policy = single(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "StepScaling"})
+    _, policy = single(template, "AWS::ApplicationAutoScaling::ScalingPolicy", SCALE_OUT_STEP)
     step = policy["Properties"]["StepScalingPolicyConfiguration"]
     assert step["AdjustmentType"] == "ChangeInCapacity"
     assert step["MetricAggregationType"] == "Average"
@@ -124,7 +127,7 @@ def test_step_policy_adds_one_instance_and_never_scales_in(stage):
 
 def test_backlog_without_capacity_alarm_fires_the_step_policy(stage):
     _, _, template = stage
-    step_policy_id, _ = single(template, "AWS::ApplicationAutoScaling::ScalingPolicy", {"PolicyType": "StepScaling"})
+    step_policy_id, _ = single(template, "AWS::ApplicationAutoScaling::ScalingPolicy", SCALE_OUT_STEP)
     _, alarm = single(template, "AWS::CloudWatch::Alarm", {"MetricName": "HasBacklogWithoutCapacity"})
     props = alarm["Properties"]
     assert props["Namespace"] == "AWS/SageMaker"

@@ -426,3 +426,17 @@ def test_streaming_without_room_for_a_model_update_is_rejected(tmp_path):
     message = config_error(tmp_path, data)
     assert "field 'streaming_endpoint.max_instances'" in message
     assert "the streaming models at max_copies (chat: 2, small: 1), twice, need 6 ml.g5.2xlarge instance(s) (got 5)" in message
+
+
+@pytest.mark.parametrize("field", ["models.chat.async.scaling.idle_minutes", "models.chat.streaming.idle_minutes"])
+def test_idle_tail_below_three_minutes_is_rejected_with_its_bounds(tmp_path, field):
+    message = config_error(tmp_path, with_change(field, 2))
+    assert f"field '{field}'" in message and "greater than or equal to 3" in message
+
+
+def test_hold_that_leaves_the_answer_too_little_of_the_stream_is_rejected(tmp_path):
+    data = with_change("streaming_endpoint.max_stream_seconds", 600)
+    data["streaming_endpoint"]["max_hold_seconds"] = 500
+    message = config_error(tmp_path, data)
+    assert "field 'streaming_endpoint'" in message and "'max_hold_seconds' (500) must leave the answer 180 s" in message
+    assert "at most 405" in message

@@ -270,7 +270,7 @@ def test_front_may_invoke_exactly_its_models_components(stage):
     (policy,) = [
         p for p in api.find_resources("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
     ]
-    sagemaker = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "sagemaker" in str(s["Action"])]
+    sagemaker = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "sagemaker:Invoke" in str(s["Action"])]
     assert {s["Action"] for s in sagemaker} == {"sagemaker:InvokeEndpoint"}
     resources = " ".join(str(s["Resource"]) for s in sagemaker)
     assert f"endpoint/{endpoint_name(streaming)}" in resources

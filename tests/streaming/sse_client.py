@@ -27,6 +27,8 @@ class StreamingCall:
         request_headers = {"Content-Type": "application/json", **(headers or {})}
         self._connection.request(method, path, body=body, headers=request_headers)
         self.response = self._connection.getresponse()
+        self.comments: list[float] = []
+        """``time.perf_counter()`` of each comment line (keep-alive) received."""
 
     @property
     def status(self) -> int:
@@ -39,7 +41,7 @@ class StreamingCall:
         return json.loads(self.response.read())
 
     def events(self):
-        """Yield each event when its blank line arrives; ``data`` is parsed as JSON."""
+        """Yield each event when its blank line arrives; ``data`` is parsed as JSON; comments are counted."""
         fields: dict[str, str] = {}
         while True:
             line = self.response.readline()
@@ -51,6 +53,9 @@ class StreamingCall:
                     name = fields.get("event", "message")
                     yield ServerSentEvent(name, json.loads(fields["data"]), time.perf_counter())
                     fields = {}
+                continue
+            if line.startswith(":"):
+                self.comments.append(time.perf_counter())
                 continue
             name, _, value = line.partition(":")
             fields[name] = value[1:] if value.startswith(" ") else value

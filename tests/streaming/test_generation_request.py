@@ -109,6 +109,14 @@ def test_settings_read_every_variable():
     assert (settings.upstream_read_timeout_seconds, settings.upstream_max_attempts) == (2.5, 3)
 
 
+def test_scale_to_zero_settings_are_read_with_the_hold_bounds():
+    settings = Settings.from_environ({
+        "MODEL_CATALOG": CATALOG, "SCALE_TO_ZERO": "true", "MAX_HOLD_SECONDS": "300", "HOLD_KEEPALIVE_SECONDS": "10", "HOLD_POLL_SECONDS": "0.5",
+    })
+    assert (settings.scale_to_zero, settings.max_hold_seconds, settings.hold_keepalive_seconds,
+            settings.hold_poll_seconds) == (True, 300.0, 10.0, 0.5)
+
+
 @pytest.mark.parametrize(
     ("environ", "named"),
     [
@@ -117,6 +125,9 @@ def test_settings_read_every_variable():
         ({"MODEL_CATALOG": CATALOG, "UPSTREAM_READ_TIMEOUT_SECONDS": "0"}, "UPSTREAM_READ_TIMEOUT_SECONDS"),
         ({"MODEL_CATALOG": CATALOG, "UPSTREAM_READ_TIMEOUT_SECONDS": "soon"}, "UPSTREAM_READ_TIMEOUT_SECONDS"),
         ({"MODEL_CATALOG": CATALOG, "UPSTREAM_MAX_ATTEMPTS": "0"}, "UPSTREAM_MAX_ATTEMPTS"),
+        ({"MODEL_CATALOG": CATALOG, "SCALE_TO_ZERO": "yes"}, "SCALE_TO_ZERO"),
+        ({"MODEL_CATALOG": CATALOG, "MAX_HOLD_SECONDS": "-1"}, "MAX_HOLD_SECONDS"),
+        ({"MODEL_CATALOG": CATALOG, "HOLD_KEEPALIVE_SECONDS": "often"}, "HOLD_KEEPALIVE_SECONDS"),
     ],
 )
 def test_bad_settings_stop_the_start_naming_the_variable(environ, named):
