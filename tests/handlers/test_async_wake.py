@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import boto3
 import pytest
 
-from handler_harness import ENDPOINT_NAME, REGION, REQUESTS_TABLE, ApiGateway, load_handler_module
+from handler_harness import ENDPOINT_NAME, REGION, REQUESTS_TABLE, SUMMARIZER_ENDPOINT, ApiGateway, load_handler_module
 from inference_common.capacity import wake_alarm_name_for
 
 WAKE_ALARM = wake_alarm_name_for(ENDPOINT_NAME)
@@ -126,3 +126,29 @@ def test_status_once_an_instance_runs_no_longer_mentions_capacity(aws, cloudwatc
 
     assert submitted["capacity"]["state"] == "waking"
     assert status["status"] == "InProgress" and "capacity" not in status
+
+
+def test_a_submit_wakes_the_endpoint_of_the_model_it_names_only(api, aws, cloudwatch):
+    summarizer_wake = wake_alarm_name_for(SUMMARIZER_ENDPOINT)
+    cloudwatch.put_metric_alarm(
+        AlarmName=summarizer_wake,
+        Namespace="AWS/SageMaker",
+        MetricName="HasBacklogWithoutCapacity",
+        Dimensions=[{"Name": "EndpointName", "Value": SUMMARIZER_ENDPOINT}],
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=2,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    for endpoint in (ENDPOINT_NAME, SUMMARIZER_ENDPOINT):
+        aws.sagemaker.update_endpoint_weights_and_capacities(
+            EndpointName=endpoint,
+            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0}],
+        )
+
+    answer = api.submit({"inputs": "Summarise this", "model": "summarizer"})
+
+    assert answer.body["capacity"]["state"] == "waking"
+    states = {a["AlarmName"]: a["StateValue"] for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert states[summarizer_wake] == "ALARM" and states[WAKE_ALARM] != "ALARM"

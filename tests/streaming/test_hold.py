@@ -195,3 +195,32 @@ def test_a_model_that_refuses_once_woken_ends_the_held_stream_with_its_error(emu
     assert call.status == 200
     assert events[-1].event == "error" and events[-1].data["code"] == "model_error"
     assert len(scenario.requests) == 1
+
+
+def test_a_held_request_wakes_the_component_of_the_model_it_names_only(emulator, stand_in, app_module):
+    from inference_common.catalog import ModelCatalog
+
+    names = {"first": f"first-{next(_components)}", "second": f"second-{next(_components)}"}
+    for component in names.values():
+        stand_in.add_inference_component(component, endpoint_name=ENDPOINT_NAME)
+    catalog = ModelCatalog.from_dict({
+        "default": "first",
+        "models": {
+            model: {"container_format": "tgi",
+                    "streaming": {"endpoint_name": ENDPOINT_NAME, "inference_component_name": component}}
+            for model, component in names.items()
+        },
+    })
+    settings = stream_settings.Settings(
+        catalog=catalog, upstream_max_attempts=1, scale_to_zero=True,
+        hold_keepalive_seconds=0.2, hold_poll_seconds=0.05,
+    )
+    scenario = emulator.script(parts(tgi_stream(["Hi"]), []))
+
+    with serve(app_module.create_app(settings)) as url, StreamingCall(
+        url, PATH, json.dumps({"inputs": scenario.key, "model": "second"}).encode()
+    ) as call:
+        assert [e.event for e in call.events()][-1] == "done"
+
+    assert (stand_in.wakes(names["second"]), stand_in.wakes(names["first"])) == (1, 0)
+    assert scenario.requests[0]["headers"]["x-amzn-sagemaker-inference-component"] == names["second"]
