@@ -84,10 +84,24 @@ def create_client(settings: Settings) -> Any:
 def create_control_plane_clients() -> tuple[Any, Any]:
     """SageMaker and CloudWatch clients for the wake (``AWS_ENDPOINT_URL_SAGEMAKER`` redirects the first).
 
-    Short timeouts: a look at the copy count is repeated every few seconds anyway.
+    Each is created by its first use: only a request that finds no copy needs them, and creating
+    one loads its service model (SageMaker's is large), which every cold start would pay. Short
+    timeouts: a look at the copy count is repeated every few seconds anyway.
     """
     config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2})
-    return boto3.client("sagemaker", config=config), boto3.client("cloudwatch", config=config)
+    return _ClientOnFirstUse("sagemaker", config), _ClientOnFirstUse("cloudwatch", config)
+
+
+class _ClientOnFirstUse:
+    def __init__(self, service: str, config: Config) -> None:
+        self._service = service
+        self._config = config
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = botocore.session.get_session().create_client(self._service, config=self._config)
+        return getattr(self._client, name)
 
 
 class ModelResponseStream:

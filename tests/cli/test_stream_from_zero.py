@@ -36,19 +36,20 @@ def cold_api_url(aws, moto_url, emulator, async_api_module) -> Iterator[str]:
     with ScaleToZeroStandIn(cloudwatch_client=boto3.client("cloudwatch"), cold_start_seconds=1.0) as stand_in:
         stand_in.add_inference_component(name, endpoint_name=STREAMING_ENDPOINT)
         emulator.gate_capacity(stand_in.has_capacity)
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", emulator.url)
-            env.setenv("AWS_ENDPOINT_URL_SAGEMAKER", stand_in.url)
-            settings = streaming_modules.stream_settings.Settings.one_model(
-                STREAMING_ENDPOINT, inference_component_name=name, upstream_max_attempts=1,
-                scale_to_zero=True, hold_keepalive_seconds=0.3, hold_poll_seconds=0.05,
-            )
-            app = _streaming_app_module().create_app(settings)
         try:
-            with serve(app) as streaming_url, LocalApiGateway(
-                ApiGateway(async_api_module), streaming_url, [ENVIRONMENT_CALLER]
-            ) as gateway:
-                yield gateway.url
+            # The front creates its control-plane clients at first use: the redirects stay set.
+            with pytest.MonkeyPatch.context() as env:
+                env.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", emulator.url)
+                env.setenv("AWS_ENDPOINT_URL_SAGEMAKER", stand_in.url)
+                settings = streaming_modules.stream_settings.Settings.one_model(
+                    STREAMING_ENDPOINT, inference_component_name=name, upstream_max_attempts=1,
+                    scale_to_zero=True, max_hold_seconds=20, hold_keepalive_seconds=0.3, hold_poll_seconds=0.05,
+                )
+                app = _streaming_app_module().create_app(settings)
+                with serve(app) as streaming_url, LocalApiGateway(
+                    ApiGateway(async_api_module), streaming_url, [ENVIRONMENT_CALLER]
+                ) as gateway:
+                    yield gateway.url
         finally:
             emulator.gate_capacity(None)
 
