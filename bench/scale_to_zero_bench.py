@@ -36,8 +36,9 @@ def run() -> list[tuple[str, str]]:
     from moto.server import ThreadedMotoServer
 
     from local.scale_to_zero import ScaleToZeroStandIn
-    from tests.streaming.emulator import SageMakerRuntimeEmulator, parts
-    from tests.streaming.relay_server import MODEL_CATALOG, serve
+    from local.scripted_runtime import SageMakerRuntimeEmulator, parts
+    from local.asgi_server import serve
+    from tests.streaming.streaming_modules import MODEL_CATALOG
     from tests.streaming.sse_client import StreamingCall
     from tests.streaming.streaming_modules import load_app_module, stream_settings
     from tests.streaming.streams import tgi_stream

@@ -14,13 +14,14 @@ import pytest
 
 from handler_harness import ApiGateway
 from tests.streaming import streaming_modules
-from tests.streaming.emulator import parts
-from tests.streaming.relay_server import serve
+from local.scripted_runtime import parts
+from local.asgi_server import serve
 from tests.streaming.streams import tgi_stream
 
 from .callers import ENVIRONMENT_CALLER
-from .conftest import STREAMING_ENDPOINT, _streaming_app_module
-from .gateway import LocalApiGateway
+from local.gateway import LocalApiGateway
+
+from .conftest import STREAMING_ENDPOINT
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -45,7 +46,7 @@ def cold_api_url(aws, moto_url, emulator, async_api_module) -> Iterator[str]:
                     STREAMING_ENDPOINT, inference_component_name=name, upstream_max_attempts=1,
                     scale_to_zero=True, max_hold_seconds=20, hold_keepalive_seconds=0.3, hold_poll_seconds=0.05,
                 )
-                app = _streaming_app_module().create_app(settings)
+                app = streaming_modules.load_app_module_apart().create_app(settings)
                 with serve(app) as streaming_url, LocalApiGateway(
                     ApiGateway(async_api_module), streaming_url, [ENVIRONMENT_CALLER]
                 ) as gateway:

@@ -13,11 +13,12 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from .relay_server import ENDPOINT_NAME, serve
+from local.asgi_server import serve
+from .streaming_modules import ENDPOINT_NAME
 from .sse_client import StreamingCall
 from .streaming_modules import ROOT, load_app_module, stream_settings
-from .streams import tgi_stream
-from .emulator import Refuse, parts
+from .streams import lmi_chat_stream, tgi_stream
+from local.scripted_runtime import Refuse, parts
 
 sys.path.insert(0, str(ROOT))
 
@@ -220,3 +221,19 @@ def test_a_held_request_wakes_the_component_of_the_model_it_names_only(emulator,
 
     assert (stand_in.wakes(names["second"]), stand_in.wakes(names["first"])) == (1, 0)
     assert scenario.requests[0]["headers"]["x-amzn-sagemaker-inference-component"] == names["second"]
+
+
+def test_a_chat_completion_stream_to_a_cold_model_is_an_ordinary_stream_that_starts_later(emulator, cold_model):
+    _, relay = cold_model
+    url = relay(container_format="lmi")
+    scenario = emulator.script(parts(lmi_chat_stream(["Hi", " there"]), []))
+    body = {"model": "default", "messages": [{"role": "user", "content": scenario.key}], "stream": True}
+
+    with StreamingCall(url, "/v1/chat/completions", json.dumps(body).encode()) as call:
+        raw = call.response.read()
+
+    # Comments only while held (SSE clients, the openai SDK included, skip them), then OpenAI chunks.
+    assert b"event:" not in raw and raw.startswith(b": keep-alive")
+    data = [line.removeprefix(b"data: ") for line in raw.split(b"\n\n") if line.startswith(b"data: ")]
+    assert [json.loads(d)["choices"][0]["delta"].get("content") for d in data[:-1]] == ["Hi", " there", None]
+    assert data[-1] == b"[DONE]"
