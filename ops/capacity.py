@@ -19,6 +19,8 @@ class InstanceNeed:
     instance_type: str
     minimum: int
     maximum: int
+    # Minutes of no work before scaling takes the capacity back to zero (None: it never goes to zero).
+    idle_minutes: int | None = None
 
 
 def instance_needs(config: EnvironmentConfig) -> list[InstanceNeed]:
@@ -29,6 +31,7 @@ def instance_needs(config: EnvironmentConfig) -> list[InstanceNeed]:
             instance_type=model.async_.instance_type,
             minimum=model.async_.scaling.min_capacity,
             maximum=model.async_.scaling.max_capacity,
+            idle_minutes=model.async_.scaling.idle_minutes,
         )
         for name, model in config.async_models.items()
     ]
@@ -40,6 +43,12 @@ def instance_needs(config: EnvironmentConfig) -> list[InstanceNeed]:
                 instance_type=endpoint.instance_type,
                 minimum=0 if endpoint.scale_to_zero else minimum_streaming_instances(config),
                 maximum=endpoint.max_instances,
+                # An instance leaves only once every component on it has gone to zero.
+                idle_minutes=(
+                    max(model.streaming.idle_minutes for model in config.streaming_models.values())
+                    if endpoint.scale_to_zero
+                    else None
+                ),
             )
         )
     return needs

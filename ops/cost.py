@@ -31,7 +31,7 @@ class PriceTable:
     fixed_monthly: dict[str, float]
     per_gb_month: dict[str, float]
     wake_minutes: float
-    idle_tail_minutes: float
+    metric_delay_minutes: float
 
     @classmethod
     def load(cls, path: Path = PRICES) -> PriceTable:
@@ -43,7 +43,7 @@ class PriceTable:
             fixed_monthly=data["fixed_monthly"],
             per_gb_month=data["per_gb_month"],
             wake_minutes=float(data["wake_minutes"]),
-            idle_tail_minutes=float(data["idle_tail_minutes"]),
+            metric_delay_minutes=float(data["metric_delay_minutes"]),
         )
 
     def hourly(self, region: str, instance_type: str) -> float | None:
@@ -143,11 +143,19 @@ class CostReport:
         instances = self._sum(lambda need: need.maximum)
         return None if instances is None else instances + self.fixed_idle_monthly
 
+    def idle_tail_minutes(self, endpoint: EndpointCost) -> float | None:
+        """How long an instance bills after the last request: the configured idle minutes, plus the
+        delay before SageMaker's one-minute datapoints reach the alarm."""
+        if endpoint.need.idle_minutes is None:
+            return None
+        return endpoint.need.idle_minutes + self.prices.metric_delay_minutes
+
     def wake(self, endpoint: EndpointCost) -> float | None:
         """One instance from zero: the start, then the idle tail after the last request."""
-        if endpoint.hourly is None:
+        tail = self.idle_tail_minutes(endpoint)
+        if endpoint.hourly is None or tail is None:
             return None
-        return endpoint.hourly * (self.prices.wake_minutes + self.prices.idle_tail_minutes) / 60
+        return endpoint.hourly * (self.prices.wake_minutes + tail) / 60
 
 
 def estimate(config: EnvironmentConfig, resources: BilledResources, prices: PriceTable) -> CostReport:
@@ -175,6 +183,14 @@ def with_readme_section(readme: str, section: str) -> str:
     return f"{head}{README_BEGIN}\n{section}\n{README_END}{tail}"
 
 
+def _per_hour(monthly: float | None, hours: int) -> float | None:
+    return None if monthly is None else monthly / hours
+
+
+def _minutes(value: float | None) -> str:
+    return "none (held warm)" if value is None else f"{value:g} min"
+
+
 def _money(value: float | None, decimals: int = 2) -> str:
     return "no pinned price" if value is None else f"${value:,.{decimals}f}"
 
@@ -185,30 +201,32 @@ def render_markdown(reports: list[CostReport]) -> str:
     lines = [
         f"Prices: on-demand USD from ops/prices.yaml (as of {prices.as_of}); "
         f"a month is {prices.hours_per_month} hours; a wake is {prices.wake_minutes:g} minutes of start "
-        f"plus a {prices.idle_tail_minutes:g}-minute idle tail.",
+        f"plus the idle tail (the model's `idle_minutes` and {prices.metric_delay_minutes:g} minute(s) of metric delay).",
         "",
-        "| environment | region | idle per month | at maximum per month | keys, alarms, dashboards per month |",
-        "| --- | --- | --- | --- | --- |",
+        "| environment | region | idle per hour | idle per month | at maximum per month | keys, alarms, dashboards per month |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for report in reports:
         region = f"{report.region} (assumed)" if report.region_assumed else report.region
         resources = report.resources
         lines.append(
-            f"| {report.stage} | {region} | {_money(report.idle_monthly)} | {_money(report.maximum_monthly)} | "
+            f"| {report.stage} | {region} | {_money(_per_hour(report.idle_monthly, prices.hours_per_month))} | "
+            f"{_money(report.idle_monthly)} | {_money(report.maximum_monthly)} | "
             f"{_money(report.fixed_idle_monthly)} ({resources.kms_keys} keys, {resources.alarms} alarms, "
             f"{resources.dashboards} dashboard{'' if resources.dashboards == 1 else 's'}) |"
         )
     lines += [
         "",
-        "| environment | endpoint | instance type | instances (min-max) | per GPU-instance hour | per wake |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| environment | endpoint | instance type | instances (min-max) | per GPU-instance hour | idle tail | per wake |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for report in reports:
         for endpoint in report.endpoints:
             need = endpoint.need
             lines.append(
                 f"| {report.stage} | {need.endpoint} | {need.instance_type} | {need.minimum}-{need.maximum} | "
-                f"{_money(endpoint.hourly, 3)} | {_money(report.wake(endpoint))} |"
+                f"{_money(endpoint.hourly, 3)} | {_minutes(report.idle_tail_minutes(endpoint))} | "
+                f"{_money(report.wake(endpoint)) if need.idle_minutes is not None else 'never at zero'} |"
             )
     per_gb = prices.per_gb_month
     lines += ["", "Not in the figures above because they grow with data, not with time:"]

@@ -14,8 +14,8 @@ def report(*endpoints: EndpointCost, resources: BilledResources = BilledResource
     return CostReport("Test", "eu-west-1", False, PRICES, list(endpoints), resources)
 
 
-def endpoint(minimum: int, maximum: int, hourly: float | None = 2.0) -> EndpointCost:
-    return EndpointCost(InstanceNeed("async", "ml.g5.2xlarge", minimum, maximum), hourly)
+def endpoint(minimum: int, maximum: int, hourly: float | None = 2.0, idle_minutes: int | None = 10) -> EndpointCost:
+    return EndpointCost(InstanceNeed("async", "ml.g5.2xlarge", minimum, maximum, idle_minutes), hourly)
 
 
 def test_an_environment_at_zero_pays_only_for_keys_alarms_and_dashboards():
@@ -31,9 +31,19 @@ def test_the_worst_case_runs_every_endpoint_at_its_maximum():
     assert report(endpoint(0, 4), endpoint(1, 2, hourly=3.0)).maximum_monthly == pytest.approx((4 * 2.0 + 2 * 3.0) * 730)
 
 
-def test_a_wake_bills_the_start_and_the_idle_tail():
-    cold = endpoint(0, 1, hourly=6.0)
-    assert report(cold).wake(cold) == pytest.approx(6.0 * (10 + 25) / 60)
+def test_a_wake_bills_the_start_and_the_configured_idle_tail():
+    cold = endpoint(0, 1, hourly=6.0, idle_minutes=10)
+    assert report(cold).wake(cold) == pytest.approx(6.0 * (10 + 10 + 1) / 60)
+
+
+def test_a_shorter_idle_tail_makes_a_wake_cheaper():
+    short, long = endpoint(0, 1, idle_minutes=5), endpoint(0, 1, idle_minutes=30)
+    assert report(short).wake(short) < report(long).wake(long)
+
+
+def test_an_endpoint_held_warm_has_no_wake():
+    warm = endpoint(1, 2, idle_minutes=None)
+    assert report(warm).wake(warm) is None
 
 
 def test_a_missing_price_is_reported_rather_than_guessed():
