@@ -34,8 +34,9 @@ def async_model_widgets(model: str, endpoint: AsyncInferenceEndpoint) -> list[cl
             [endpoint.metric("ApproximateAgeOfOldestRequest", statistic="Maximum").with_(label="oldest request (s)")],
         ),
         _graph(
-            f"{model} (async): waiting for capacity (1 = at zero with work queued: a wake)",
-            [endpoint.metric_has_backlog_without_capacity().with_(statistic="Maximum", label="no capacity")],
+            f"{model} (async): instances and wakes",
+            [endpoint.metric_instances().with_(label="instances in service")],
+            [endpoint.metric_has_backlog_without_capacity().with_(statistic="Maximum", label="waiting at zero (1 = a wake)")],
         ),
         _graph(
             f"{model} (async): latency (ms)",
@@ -63,8 +64,9 @@ def streaming_model_widgets(model: str, component: InferenceComponentModel) -> l
             [component.metric("ConcurrentRequestsPerCopy", statistic="Maximum").with_(label="concurrent per copy")],
         ),
         _graph(
-            f"{model} (streaming): refused at zero copies (each starts a wake)",
-            [component.metric_no_capacity_invocation_failures().with_(label="no capacity")],
+            f"{model} (streaming): copies and wakes",
+            [component.metric_running_copies().with_(label="copies reporting (> 0 while any runs)")],
+            [component.metric_no_capacity_invocation_failures().with_(label="refused at zero copies (each wakes)")],
         ),
         _graph(
             f"{model} (streaming): model latency (us)",

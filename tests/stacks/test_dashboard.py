@@ -36,7 +36,7 @@ def test_every_async_model_shows_its_queue_its_wakes_latency_and_failures(synthe
     config = synthesized.stages[stage].config
     titles = [widget["properties"]["title"] for widget in bodies[stage]["widgets"]]
     for model in config.async_models:
-        for part in ("queue", "waiting for capacity", "latency", "failures"):
+        for part in ("queue", "instances and wakes", "latency", "failures"):
             assert any(title.startswith(f"{model} (async): {part}") for title in titles), (model, part)
 
 
@@ -45,8 +45,18 @@ def test_every_streaming_model_shows_requests_wakes_latency_and_errors(synthesiz
     config = synthesized.stages[stage].config
     titles = [widget["properties"]["title"] for widget in bodies[stage]["widgets"]]
     for model in config.streaming_models:
-        for part in ("requests", "refused at zero copies", "model latency", "errors"):
+        for part in ("requests", "copies and wakes", "model latency", "errors"):
             assert any(title.startswith(f"{model} (streaming): {part}") for title in titles), (model, part)
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_instances_and_copies_in_service_are_counted_from_the_metrics_each_one_reports(synthesized, bodies, stage):
+    config = synthesized.stages[stage].config
+    counted = {(metric[0], metric[1]) for metric in metrics(bodies[stage]) if metric[-1].get("stat") == "SampleCount"}
+    if config.async_models:
+        assert ("/aws/sagemaker/Endpoints", "CPUUtilization") in counted
+    if config.streaming_models:
+        assert ("/aws/sagemaker/InferenceComponents", "CPUUtilizationNormalized") in counted
 
 
 @pytest.mark.parametrize("stage", STAGE_NAMES)
