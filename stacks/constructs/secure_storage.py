@@ -115,18 +115,18 @@ def payload_bucket_name(stack: Stack, resource_prefix: str, purpose: str) -> str
     return f"{resource_prefix}-{purpose}-{stack.account}-{stack.region}"
 
 
-def data_bucket(
+def _private_bucket(
     scope: Construct,
     id: str,
     *,
     bucket_name: str,
     key: kms.IKey,
     access_logs: s3.IBucket,
-    expiry_days: int,
+    lifecycle_rule: s3.LifecycleRule,
     removal_policy: RemovalPolicy,
 ) -> s3.Bucket:
-    """A bucket for payloads: KMS with bucket keys, SSL only, access-logged, expiring."""
-    bucket = s3.Bucket(
+    """KMS with bucket keys, SSL only, versioned, owner-enforced, access-logged, emptied on destroy."""
+    return s3.Bucket(
         scope,
         id,
         bucket_name=bucket_name,
@@ -139,15 +139,35 @@ def data_bucket(
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         server_access_logs_bucket=access_logs,
         server_access_logs_prefix=f"{id}/",
-        lifecycle_rules=[
-            s3.LifecycleRule(
-                expiration=Duration.days(expiry_days),
-                noncurrent_version_expiration=Duration.days(1),
-                abort_incomplete_multipart_upload_after=Duration.days(1),
-            )
-        ],
+        lifecycle_rules=[lifecycle_rule],
         removal_policy=removal_policy,
         auto_delete_objects=empties_on_delete(removal_policy),
+    )
+
+
+def data_bucket(
+    scope: Construct,
+    id: str,
+    *,
+    bucket_name: str,
+    key: kms.IKey,
+    access_logs: s3.IBucket,
+    expiry_days: int,
+    removal_policy: RemovalPolicy,
+) -> s3.Bucket:
+    """A bucket for payloads: KMS with bucket keys, SSL only, access-logged, expiring."""
+    bucket = _private_bucket(
+        scope,
+        id,
+        bucket_name=bucket_name,
+        key=key,
+        access_logs=access_logs,
+        lifecycle_rule=s3.LifecycleRule(
+            expiration=Duration.days(expiry_days),
+            noncurrent_version_expiration=Duration.days(1),
+            abort_incomplete_multipart_upload_after=Duration.days(1),
+        ),
+        removal_policy=removal_policy,
     )
     Validations.of(bucket.node.default_child).acknowledge(_NO_REPLICA)
     return bucket
@@ -167,27 +187,17 @@ def model_bucket(
     Current versions never expire: a catalog entry points at them. An overwritten or deleted file
     stays restorable for 30 days as a noncurrent version.
     """
-    bucket = s3.Bucket(
+    bucket = _private_bucket(
         scope,
         id,
         bucket_name=bucket_name,
-        encryption=s3.BucketEncryption.KMS,
-        encryption_key=key,
-        bucket_key_enabled=True,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        enforce_ssl=True,
-        versioned=True,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        server_access_logs_bucket=access_logs,
-        server_access_logs_prefix=f"{id}/",
-        lifecycle_rules=[
-            s3.LifecycleRule(
-                noncurrent_version_expiration=Duration.days(30),
-                abort_incomplete_multipart_upload_after=Duration.days(1),
-            )
-        ],
+        key=key,
+        access_logs=access_logs,
+        lifecycle_rule=s3.LifecycleRule(
+            noncurrent_version_expiration=Duration.days(30),
+            abort_incomplete_multipart_upload_after=Duration.days(1),
+        ),
         removal_policy=removal_policy,
-        auto_delete_objects=empties_on_delete(removal_policy),
     )
     Validations.of(bucket.node.default_child).acknowledge(
         Acknowledgment(
