@@ -8,10 +8,16 @@ Environment:
   LOCAL_CREDENTIALS          more key pairs, "id:secret,id:secret", one caller identity each
   LOCAL_CONFIG               the environment's config file (default config/dev.yaml)
   LOCAL_TOKENS_PER_SECOND    speed of the model stand-in (default 20; 0 = as fast as possible)
+  LOCAL_COLD_START_SECONDS   start models at zero capacity, woken as in AWS, capacity arriving this
+                             many seconds after the wake: "5" (every model) or "chat=5,small=2"
+                             (the models named; the others start warm); unset: every model warm
+  LOCAL_MAX_HOLD_SECONDS     how long a stream to a cold model is held before capacity_timeout
+                             (default: the config's streaming_endpoint.max_hold_seconds)
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -50,6 +56,30 @@ def _number(environ: dict[str, str], name: str, default: float, *, integer: bool
     return value
 
 
+def cold_starts_from(environ: dict[str, str], models: list[str]) -> dict[str, float]:
+    """LOCAL_COLD_START_SECONDS as model name -> start seconds: "5" for every model, "chat=5,small=2" per model."""
+    raw = (environ.get("LOCAL_COLD_START_SECONDS") or "").strip()
+    if not raw:
+        return {}
+    if "=" not in raw:
+        seconds = _number({"LOCAL_COLD_START_SECONDS": raw}, "LOCAL_COLD_START_SECONDS", 0.0)
+        return dict.fromkeys(models, seconds)
+    starts: dict[str, float] = {}
+    for entry in filter(None, (item.strip() for item in raw.split(","))):
+        name, separator, value = (part.strip() for part in entry.partition("="))
+        if not separator:
+            raise UsageError(f"LOCAL_COLD_START_SECONDS: {entry!r} is not of the form model=seconds")
+        if name not in models:
+            near = difflib.get_close_matches(name, models, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise UsageError(
+                f"LOCAL_COLD_START_SECONDS: no model {name!r} in the config{hint}; models: {', '.join(models)}"
+            )
+        label = f"LOCAL_COLD_START_SECONDS ({name})"
+        starts[name] = _number({label: value}, label, 0.0)
+    return starts
+
+
 def example(url: str, model: str, identity) -> str:
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}], "stream": True})
     return f"""\
@@ -67,6 +97,8 @@ def main(environ: dict[str, str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # moto's server logs every request it serves at INFO.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # The streaming front's hold says when it holds a caller and when a held caller leaves.
+    logging.getLogger("hold").setLevel(logging.INFO)
     try:
         identities = identities_from(environ)
         port = int(_number(environ, "LOCAL_PORT", 8080, integer=True))
@@ -81,7 +113,9 @@ def main(environ: dict[str, str]) -> int:
     config_path = Path(environ.get("LOCAL_CONFIG") or ROOT / "config" / "dev.yaml")
     try:
         config = load_environment_config(config_path)
-    except ConfigError as error:
+        cold_start = cold_starts_from(environ, list(config.models))
+        max_hold = _number(environ, "LOCAL_MAX_HOLD_SECONDS", 0.0) or None
+    except (ConfigError, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -90,11 +124,14 @@ def main(environ: dict[str, str]) -> int:
         signal.signal(signal_number, lambda *_: stop.set())
     try:
         api = LocalApi(config, identities, host=environ.get("LOCAL_HOST") or "127.0.0.1", port=port,
-                       tokens_per_second=speed)
+                       tokens_per_second=speed, cold_start=cold_start, max_hold_seconds=max_hold)
         with api:
             models = ", ".join(f"{name} ({spec['container_format']})" for name, spec in api.catalog["models"].items())
             print(f"Local API of {config.stage_name} ({config_path.name}) ready at {api.url}", flush=True)
             print(f"  models: {models}; callers: {', '.join(i.access_key for i in identities)}", flush=True)
+            if cold_start:
+                starts = ", ".join(f"{name} {seconds:g} s" for name, seconds in cold_start.items())
+                print(f"  at zero capacity, woken by the first request (start time): {starts}", flush=True)
             print("Try:", flush=True)
             print(example(api.url, api.catalog["default"], identities[0]), flush=True)
             print("Ctrl-C stops it.", flush=True)

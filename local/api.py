@@ -11,7 +11,10 @@
 * the three Lambda handlers, unchanged: async_api (REST proxy events), notifications (fed by a
   poller acting as the SQS event source mapping) and the streaming front (its ASGI app under
   uvicorn, as run.sh runs it under the Lambda Web Adapter);
-* the SigV4-verifying gateway (``local.gateway``) on the requested port.
+* the SigV4-verifying gateway (``local.gateway``) on the requested port;
+* the scale-to-zero stand-in (``local.scale_to_zero``) for SageMaker's control plane and the wake
+  alarms' step policies, on moto's CloudWatch: the models named in ``cold_start`` start at zero
+  copies and instances, and the handlers wake them with the same SetAlarmState call as in AWS.
 
 The handlers read their configuration from environment variables at import, as in Lambda, so
 ``LocalApi`` sets them for this process: run it in a process of its own (``python -m local``).
@@ -37,6 +40,7 @@ from local.gateway import Identity, LocalApiGateway
 from local.lambda_events import RestApiFunction
 from local.model_container import ModelContainer
 from local.notification_intake import NotificationIntake
+from local.scale_to_zero import ScaleToZeroStandIn
 from local.sagemaker_runtime import AsyncEndpointOutput, LocalEndpoint, SageMakerRuntime
 from stacks.config import EnvironmentConfig
 
@@ -72,9 +76,17 @@ class LocalApi:
 
     def __init__(
         self, config: EnvironmentConfig, identities: list[Identity], *, host: str = "127.0.0.1", port: int = 0,
-        tokens_per_second: float = 20.0, region: str = "us-east-1",
+        tokens_per_second: float = 20.0, region: str = "us-east-1", cold_start: dict[str, float] | None = None,
+        max_hold_seconds: float | None = None, hold_poll_seconds: float | None = None,
     ) -> None:
+        """``cold_start``: model name -> seconds a woken copy or instance takes to start; those models
+        start at zero, the others with one copy and instance. ``max_hold_seconds`` and
+        ``hold_poll_seconds`` override the streaming front's hold settings (tests, benchmarks)."""
         self.config = config
+        self._cold_start = cold_start or {}
+        self._max_hold_seconds = max_hold_seconds
+        self._hold_poll_seconds = hold_poll_seconds
+        self.scale_to_zero: ScaleToZeroStandIn | None = None
         self.catalog = model_catalog(config)
         self._identities = identities
         self._host, self._port = host, port
@@ -119,12 +131,23 @@ class LocalApi:
         )
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(name, None)
-        aws = {service: boto3.client(service, endpoint_url=moto_url) for service in ("s3", "dynamodb", "sns", "sqs")}
+        aws = {
+            service: boto3.client(service, endpoint_url=moto_url)
+            for service in ("s3", "dynamodb", "sns", "sqs", "cloudwatch")
+        }
         queue_url, queue_arn, success_arn, error_arn = self._create_resources(aws)
 
+        stand_in = self._stack.enter_context(
+            ScaleToZeroStandIn(cloudwatch_client=aws["cloudwatch"], cold_start_seconds=0.0, on_wake=_report_wake)
+        )
+        self._register_capacity(stand_in)
+        self.scale_to_zero = stand_in
+        # The handlers' SageMaker control-plane calls (the wake's look at the copy count) go to the stand-in.
+        os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = stand_in.url
         output = AsyncEndpointOutput(self.resources.output_bucket, OUTPUTS_PREFIX, FAILURES_PREFIX, success_arn, error_arn)
         runtime = self._stack.enter_context(
-            SageMakerRuntime(self._endpoints(output), s3=aws["s3"], sns=aws["sns"], region=self._region)
+            SageMakerRuntime(self._endpoints(output), s3=aws["s3"], sns=aws["sns"], region=self._region,
+                             has_capacity=stand_in.has_capacity)
         )
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime.url
         async_api, notifications, streaming = (
@@ -138,6 +161,20 @@ class LocalApi:
         self._gateway = self._stack.enter_context(
             LocalApiGateway(RestApiFunction(async_api), streaming_url, self._identities, host=self._host, port=self._port)
         )
+
+    def _register_capacity(self, stand_in: ScaleToZeroStandIn) -> None:
+        """Every async endpoint and inference component, with its wake alarm; cold ones at zero."""
+        for name, spec in self.catalog["models"].items():
+            seconds = self._cold_start.get(name)
+            running = 0 if seconds is not None else 1
+            if "async" in spec:
+                stand_in.add_async_endpoint(spec["async"]["endpoint_name"], instances=running, cold_start_seconds=seconds)
+            if "streaming" in spec:
+                target = spec["streaming"]
+                stand_in.add_inference_component(
+                    target["inference_component_name"], endpoint_name=target["endpoint_name"], copies=running,
+                    cold_start_seconds=seconds,
+                )
 
     def _endpoints(self, output: AsyncEndpointOutput) -> list[LocalEndpoint]:
         endpoints: list[LocalEndpoint] = []
@@ -191,6 +228,15 @@ class LocalApi:
             "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
         streaming = self.config.streaming_endpoint
+        hold: dict[str, str] = {}
+        if streaming is not None:
+            hold = {
+                "SCALE_TO_ZERO": "true" if streaming.scale_to_zero else "false",
+                "MAX_HOLD_SECONDS": f"{self._max_hold_seconds or streaming.max_hold_seconds:g}",
+                "HOLD_KEEPALIVE_SECONDS": str(streaming.hold_keepalive_seconds),
+            }
+            if self._hold_poll_seconds is not None:
+                hold["HOLD_POLL_SECONDS"] = f"{self._hold_poll_seconds:g}"
         return {
             "async_api": {
                 **common,
@@ -203,8 +249,16 @@ class LocalApi:
             "streaming": {
                 **common,
                 **({"UPSTREAM_READ_TIMEOUT_SECONDS": str(streaming.upstream_read_timeout_seconds)} if streaming else {}),
+                **hold,
             },
         }
+
+
+def _report_wake(name: str, added: bool, cold_start_seconds: float) -> None:
+    if added:
+        print(f"scale to zero: woke {name} (its wake alarm in ALARM); capacity in {cold_start_seconds:g} s", flush=True)
+    else:
+        print(f"scale to zero: {name}'s wake alarm in ALARM again; capacity already starting", flush=True)
 
 
 def _load_handler(function: str, environment: dict[str, str]) -> ModuleType:

@@ -15,6 +15,11 @@ the API functions call (paths and headers from botocore's ``sagemaker-runtime`` 
   moto publishes no such notification, which is why this exists.
 
 An unknown endpoint or component is a ``ValidationError`` (400), as SageMaker answers.
+
+With ``capacity`` (the scale-to-zero stand-in, ``local.scale_to_zero``), a model at zero behaves as
+in AWS: a streaming request to an inference component with no copy is refused with SageMaker's
+"no capacity" ``ValidationError``, and an async request is queued (202 at once) and processed
+when the endpoint has an instance.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +41,13 @@ from urllib.parse import unquote, urlsplit
 from local.event_stream import payload_part_frame
 
 logger = logging.getLogger(__name__)
+
+# What SageMaker answers for an inference component at zero copies (docs/scale-to-zero.md).
+NO_CAPACITY_MESSAGE = (
+    "Inference Component has no capacity to process this request. "
+    "ApplicationAutoScaling may be in-progress (if configured) or try to increase the capacity"
+)
+_CAPACITY_POLL_SECONDS = 0.05
 
 _PATH = re.compile(r"/endpoints/(?P<endpoint>[^/]+)/(?P<operation>invocations-response-stream|async-invocations)")
 
@@ -64,8 +77,11 @@ class SageMakerRuntime:
     """Run with ``with SageMakerRuntime(endpoints, s3=..., sns=...) as runtime:``; ``runtime.url``."""
 
     def __init__(self, endpoints: list[LocalEndpoint], *, s3: Any, sns: Any, region: str,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, has_capacity: Callable[[str], bool] | None = None) -> None:
+        """``has_capacity(component or async endpoint name)``: whether a copy or instance runs."""
         self._endpoints = {endpoint.name: endpoint for endpoint in endpoints}
+        self._has_capacity = has_capacity
+        self._stopping = threading.Event()
         self._s3 = s3
         self._sns = sns
         self._region = region
@@ -83,6 +99,7 @@ class SageMakerRuntime:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._jobs.shutdown(wait=True, cancel_futures=True)
@@ -118,6 +135,9 @@ class SageMakerRuntime:
                     container_url = (endpoint.inference_components or {}).get(component)
                     if container_url is None:
                         self._error(400, "ValidationError", f"Inference component {component} not found.")
+                        return
+                    if runtime._has_capacity is not None and not runtime._has_capacity(component):
+                        self._error(400, "ValidationError", NO_CAPACITY_MESSAGE)
                         return
                 elif container_url is None:
                     self._error(400, "ValidationError",
@@ -187,6 +207,8 @@ class SageMakerRuntime:
 
     def _run_async(self, endpoint: LocalEndpoint, output: AsyncEndpointOutput, inference_id: str,
                    input_location: str, received: datetime) -> None:
+        if not self._capacity_for(endpoint.name):
+            return
         try:
             bucket, key = _parse_s3_uri(input_location)
             payload = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -226,6 +248,14 @@ class SageMakerRuntime:
             self._sns.publish(TopicArn=topic, Message=json.dumps(notification))
         except Exception:
             logger.exception("the local async endpoint could not deliver inference %s", inference_id)
+
+
+    def _capacity_for(self, endpoint_name: str) -> bool:
+        """Wait, as the endpoint's queue does, until an instance runs; False when stopping first."""
+        while self._has_capacity is not None and not self._has_capacity(endpoint_name):
+            if self._stopping.wait(_CAPACITY_POLL_SECONDS):
+                return False
+        return True
 
 
 class _Server(ThreadingHTTPServer):

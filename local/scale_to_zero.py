@@ -2,13 +2,15 @@
 
 It plays two AWS parts, so the handlers' wake works unchanged without AWS:
 
-- **SageMaker's control plane** for inference components, over SageMaker's own JSON protocol
-  (``X-Amz-Target: SageMaker.<Operation>``, reached through ``AWS_ENDPOINT_URL_SAGEMAKER``):
-  ``DescribeInferenceComponent`` and ``UpdateInferenceComponentRuntimeConfig``.
-- **Application Auto Scaling's step policy** behind each component's wake alarm: it watches the
-  alarm in CloudWatch (moto's server here) and, when the alarm enters ALARM, adds one copy unless
-  one is already wanted (a repeated +1 within the cooldown adds nothing), then returns the alarm to
-  OK the way a metric alarm re-evaluates. The copy becomes current ``cold_start_seconds`` later.
+- **SageMaker's control plane** for inference components and async endpoints, over SageMaker's
+  own JSON protocol (``X-Amz-Target: SageMaker.<Operation>``, reached through
+  ``AWS_ENDPOINT_URL_SAGEMAKER``): ``DescribeInferenceComponent``,
+  ``UpdateInferenceComponentRuntimeConfig`` and ``DescribeEndpoint``.
+- **Application Auto Scaling's step policy** behind each wake alarm: it watches the alarm in
+  CloudWatch (moto's server here) and, when the alarm enters ALARM, adds one copy (or instance)
+  unless one is already wanted (a repeated +1 within the cooldown adds nothing), then returns the
+  alarm to OK the way a metric alarm re-evaluates. The copy becomes current ``cold_start_seconds``
+  later. Each run of the step policy is recorded (``wakes``) and reported to ``on_wake``.
 
 ``LOCAL_COLD_START_SECONDS`` is the conventional source of ``cold_start_seconds``.
 """
@@ -20,15 +22,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 WAKE_ALARM_SUFFIX = "-wake"
+ACCOUNT_ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 
 
 @dataclass
 class _Component:
+    """An inference component (copies) or, with ``async_endpoint``, an async endpoint (instances)."""
+
     name: str
     endpoint_name: str
+    async_endpoint: bool = False
     cold_start_seconds: float = 0.0
     desired: int = 0
     ready_at: float | None = None
@@ -42,8 +49,18 @@ class _Component:
 class ScaleToZeroStandIn:
     """Run with ``with ScaleToZeroStandIn(cloudwatch_client=..., cold_start_seconds=5) as s:``."""
 
-    def __init__(self, *, cloudwatch_client: Any, cold_start_seconds: float, poll_seconds: float = 0.05) -> None:
+    def __init__(
+        self,
+        *,
+        cloudwatch_client: Any,
+        cold_start_seconds: float,
+        poll_seconds: float = 0.05,
+        on_wake: Callable[[str, bool, float], None] | None = None,
+    ) -> None:
+        """``on_wake(name, added, cold_start_seconds)`` runs at each run of a step policy; ``added``
+        is False when a copy was already wanted (the +1 within the cooldown that adds nothing)."""
         self._cloudwatch = cloudwatch_client
+        self._on_wake = on_wake
         self._cold_start = cold_start_seconds
         self._poll = poll_seconds
         self._components: dict[str, _Component] = {}
@@ -85,6 +102,30 @@ class ScaleToZeroStandIn:
                 ready_at=time.monotonic() if copies else None,
             )
 
+    def add_async_endpoint(self, name: str, *, instances: int = 0, cold_start_seconds: float | None = None) -> None:
+        """Register an async endpoint (at ``instances`` running instances) and create its wake alarm,
+        on the metric and statistic the stack's alarm uses (HasBacklogWithoutCapacity, Average)."""
+        self._cloudwatch.put_metric_alarm(
+            AlarmName=name + WAKE_ALARM_SUFFIX,
+            Namespace="AWS/SageMaker",
+            MetricName="HasBacklogWithoutCapacity",
+            Dimensions=[{"Name": "EndpointName", "Value": name}],
+            Statistic="Average",
+            Period=60,
+            EvaluationPeriods=2,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        with self._lock:
+            self._components[name] = _Component(
+                name,
+                name,
+                async_endpoint=True,
+                cold_start_seconds=self._cold_start if cold_start_seconds is None else cold_start_seconds,
+                desired=instances,
+                ready_at=time.monotonic() if instances else None,
+            )
+
     def scale_to_zero(self, name: str) -> None:
         with self._lock:
             component = self._components[name]
@@ -106,12 +147,12 @@ class ScaleToZeroStandIn:
     def describe(self, name: str) -> dict | None:
         with self._lock:
             component = self._components.get(name)
-            if component is None:
+            if component is None or component.async_endpoint:
                 return None
             current = component.current(time.monotonic())
             return {
                 "InferenceComponentName": component.name,
-                "InferenceComponentArn": f"arn:aws:sagemaker:us-east-1:123456789012:inference-component/{name}",
+                "InferenceComponentArn": f"{ACCOUNT_ARN}:inference-component/{name}",
                 "EndpointName": component.endpoint_name,
                 "VariantName": "AllTraffic",
                 "RuntimeConfig": {"DesiredCopyCount": component.desired, "CurrentCopyCount": current},
@@ -120,10 +161,31 @@ class ScaleToZeroStandIn:
                 "LastModifiedTime": component.modified_at,
             }
 
+    def describe_endpoint(self, name: str) -> dict | None:
+        """DescribeEndpoint of an async endpoint: one production variant whose instance counts move."""
+        with self._lock:
+            endpoint = self._components.get(name)
+            if endpoint is None or not endpoint.async_endpoint:
+                return None
+            variant = {
+                "VariantName": "AllTraffic",
+                "CurrentInstanceCount": endpoint.current(time.monotonic()),
+                "DesiredInstanceCount": endpoint.desired,
+            }
+            return {
+                "EndpointName": name,
+                "EndpointArn": f"{ACCOUNT_ARN}:endpoint/{name}",
+                "EndpointConfigName": name,
+                "ProductionVariants": [variant],
+                "EndpointStatus": "InService",
+                "CreationTime": endpoint.modified_at,
+                "LastModifiedTime": endpoint.modified_at,
+            }
+
     def set_copies(self, name: str, copies: int) -> bool:
         with self._lock:
             component = self._components.get(name)
-            if component is None:
+            if component is None or component.async_endpoint:
                 return False
             self._scale(component, copies)
             return True
@@ -154,8 +216,11 @@ class ScaleToZeroStandIn:
         with self._lock:
             component = self._components[name]
             component.wakes += 1
-            if component.desired == 0:
+            added = component.desired == 0
+            if added:
                 self._scale(component, 1)
+        if self._on_wake is not None:
+            self._on_wake(name, added, component.cold_start_seconds)
 
     def __enter__(self) -> ScaleToZeroStandIn:
         for thread in self._threads:
@@ -186,6 +251,12 @@ class _Handler(BaseHTTPRequestHandler):
             description = stand_in.describe(name)
             if description is None:
                 self._error(f"Could not find inference component \"{name}\".")
+            else:
+                self._answer(description)
+        elif operation == "DescribeEndpoint":
+            description = stand_in.describe_endpoint(body.get("EndpointName", ""))
+            if description is None:
+                self._error(f"Could not find endpoint \"{body.get('EndpointName', '')}\".")
             else:
                 self._answer(description)
         elif operation == "UpdateInferenceComponentRuntimeConfig":
