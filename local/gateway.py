@@ -15,6 +15,8 @@ import hmac
 import http.client
 import json
 import re
+import select
+import socket
 import sys
 import threading
 from collections import deque
@@ -235,11 +237,20 @@ class LocalApiGateway:
                             self.send_header(name, upstream.getheader(name))
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
-                    while data := upstream.read1(65536):
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                        self.wfile.flush()
+                    relayed = threading.Event()
+                    threading.Thread(
+                        target=_hang_up_when_caller_leaves, args=(self.connection, upstream_connection, relayed),
+                        daemon=True,
+                    ).start()
+                    try:
+                        while data := upstream.read1(65536):
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                            self.wfile.flush()
+                    finally:
+                        relayed.set()
                     self.wfile.write(b"0\r\n\r\n")
-                except (BrokenPipeError, ConnectionResetError):
+                except OSError:
+                    # The caller left (BrokenPipe, reset) or hung up while the front was silent.
                     self.close_connection = True
                 finally:
                     upstream_connection.close()
@@ -259,3 +270,25 @@ class LocalApiGateway:
                 pass
 
         return Handler
+
+
+def _hang_up_when_caller_leaves(caller: socket.socket, upstream: http.client.HTTPConnection, relayed: threading.Event) -> None:
+    """Close the front's connection as soon as the caller closes its own, as a proxy does: the
+    front then learns of the disconnect at once (a held caller's wait stops), not at its next write."""
+    while not relayed.is_set():
+        readable, _, _ = select.select([caller], [], [], 0.1)
+        if not readable:
+            continue
+        try:
+            gone = caller.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            gone = True
+        if gone:
+            front = upstream.sock
+            try:
+                if front is not None:
+                    front.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # the relay ended and closed it meanwhile
+            return
+        relayed.wait(0.1)

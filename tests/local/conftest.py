@@ -31,7 +31,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def local_environment(port: int) -> dict[str, str]:
+def local_environment(port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     environment.update(
         LOCAL_PORT=str(port),
@@ -40,16 +40,18 @@ def local_environment(port: int) -> dict[str, str]:
         LOCAL_CREDENTIALS=":".join(BOB),
         LOCAL_TOKENS_PER_SECOND="0",
     )
+    environment.update(extra or {})
     return environment
 
 
 class LocalProcess:
-    """`python -m local` in a process of its own; its output is collected as it comes."""
+    """`python -m local` in a process of its own; its output is collected as it comes.
+    ``environment`` adds to (or overrides) the variables it is started with."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, environment: dict[str, str] | None = None) -> None:
         self.url = f"http://127.0.0.1:{port}/api/"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local"], cwd=ROOT, env=local_environment(port),
+            [sys.executable, "-m", "local"], cwd=ROOT, env=local_environment(port, environment),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.lines: list[str] = []
