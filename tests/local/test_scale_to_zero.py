@@ -7,6 +7,8 @@ Each test starts `python -m local` of its own, so that its model is cold: "chat"
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ import pytest
 
 from inference_client import SigV4Auth
 
-from .conftest import MODEL, LocalProcess, free_port
+from .conftest import MODEL, ROOT, LocalProcess, free_port, local_environment
 from .test_async_flow import submit, wait_until_done
 
 CHAT_START_SECONDS = 2
@@ -139,3 +141,26 @@ def test_an_async_submit_to_a_cold_endpoint_wakes_it_at_once_and_the_job_complet
     status = wait_until_done(signed_http, status_url)
     assert status["status"] == "Completed"
     assert httpx.get(status["output_url"]).json()["choices"][0]["message"]["content"] == ANSWER
+
+
+def refusal_of(variables: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "local"], cwd=ROOT, env={**local_environment(free_port()), **variables},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_cold_start_for_a_model_not_in_the_config_is_refused_naming_the_near_miss():
+    answer = refusal_of({"LOCAL_COLD_START_SECONDS": "chta=5"})
+
+    assert answer.returncode == 2
+    assert answer.stderr == (
+        "error: LOCAL_COLD_START_SECONDS: no model 'chta' in the config (did you mean 'chat'?); models: chat, small\n"
+    )
+
+
+@pytest.mark.parametrize("value", ["soon", "chat=soon", "chat=-1"])
+def test_a_cold_start_that_is_not_a_number_of_seconds_is_refused_with_one_line(value):
+    answer = refusal_of({"LOCAL_COLD_START_SECONDS": value})
+
+    assert answer.returncode == 2
+    assert answer.stderr.startswith("error: LOCAL_COLD_START_SECONDS")
+    assert "Traceback" not in answer.stderr
