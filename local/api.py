@@ -40,8 +40,8 @@ from local.gateway import Identity, LocalApiGateway
 from local.lambda_events import RestApiFunction
 from local.model_container import ModelContainer
 from local.notification_intake import NotificationIntake
-from local.scale_to_zero import ScaleToZeroStandIn
 from local.sagemaker_runtime import AsyncEndpointOutput, LocalEndpoint, SageMakerRuntime
+from local.scale_to_zero import ScaleToZeroStandIn
 from stacks.config import EnvironmentConfig
 
 LAMBDA_ROOT = Path(__file__).resolve().parents[1] / "lambda"
@@ -77,16 +77,14 @@ class LocalApi:
     def __init__(
         self, config: EnvironmentConfig, identities: list[Identity], *, host: str = "127.0.0.1", port: int = 0,
         tokens_per_second: float = 20.0, region: str = "us-east-1", cold_start: dict[str, float] | None = None,
-        max_hold_seconds: float | None = None, hold_poll_seconds: float | None = None,
+        max_hold_seconds: float | None = None,
     ) -> None:
         """``cold_start``: model name -> seconds a woken copy or instance takes to start; those models
-        start at zero, the others with one copy and instance. ``max_hold_seconds`` and
-        ``hold_poll_seconds`` override the streaming front's hold settings (tests, benchmarks)."""
+        start at zero, the others with one copy and instance. ``max_hold_seconds`` overrides the
+        config's, for the streaming front's hold."""
         self.config = config
         self._cold_start = cold_start or {}
         self._max_hold_seconds = max_hold_seconds
-        self._hold_poll_seconds = hold_poll_seconds
-        self.scale_to_zero: ScaleToZeroStandIn | None = None
         self.catalog = model_catalog(config)
         self._identities = identities
         self._host, self._port = host, port
@@ -141,7 +139,6 @@ class LocalApi:
             ScaleToZeroStandIn(cloudwatch_client=aws["cloudwatch"], cold_start_seconds=0.0, on_wake=_report_wake)
         )
         self._register_capacity(stand_in)
-        self.scale_to_zero = stand_in
         # The handlers' SageMaker control-plane calls (the wake's look at the copy count) go to the stand-in.
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = stand_in.url
         output = AsyncEndpointOutput(self.resources.output_bucket, OUTPUTS_PREFIX, FAILURES_PREFIX, success_arn, error_arn)
@@ -235,8 +232,6 @@ class LocalApi:
                 "MAX_HOLD_SECONDS": f"{self._max_hold_seconds or streaming.max_hold_seconds:g}",
                 "HOLD_KEEPALIVE_SECONDS": str(streaming.hold_keepalive_seconds),
             }
-            if self._hold_poll_seconds is not None:
-                hold["HOLD_POLL_SECONDS"] = f"{self._hold_poll_seconds:g}"
         return {
             "async_api": {
                 **common,

@@ -16,7 +16,7 @@ the API functions call (paths and headers from botocore's ``sagemaker-runtime`` 
 
 An unknown endpoint or component is a ``ValidationError`` (400), as SageMaker answers.
 
-With ``capacity`` (the scale-to-zero stand-in, ``local.scale_to_zero``), a model at zero behaves as
+With ``has_capacity`` (the scale-to-zero stand-in's, ``local.scale_to_zero``), a model at zero behaves as
 in AWS: a streaming request to an inference component with no copy is refused with SageMaker's
 "no capacity" ``ValidationError``, and an async request is queued (202 at once) and processed
 when the endpoint has an instance.
@@ -248,7 +248,6 @@ class SageMakerRuntime:
             self._sns.publish(TopicArn=topic, Message=json.dumps(notification))
         except Exception:
             logger.exception("the local async endpoint could not deliver inference %s", inference_id)
-
 
     def _capacity_for(self, endpoint_name: str) -> bool:
         """Wait, as the endpoint's queue does, until an instance runs; False when stopping first."""
