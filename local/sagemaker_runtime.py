@@ -19,7 +19,9 @@ An unknown endpoint or component is a ``ValidationError`` (400), as SageMaker an
 With ``has_capacity`` (the scale-to-zero stand-in's, ``local.scale_to_zero``), a model at zero behaves as
 in AWS: a streaming request to an inference component with no copy is refused with SageMaker's
 "no capacity" ``ValidationError``, and an async request is queued (202 at once) and processed
-when the endpoint has an instance.
+when the endpoint has an instance ("Requests that are received when there are zero instances are
+queued for processing once the endpoint scales up": SageMaker Developer Guide, Autoscale an
+asynchronous endpoint, https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html).
 """
 
 from __future__ import annotations
