@@ -26,14 +26,14 @@ class Settings:
     max_hold_seconds: float = 600.0
     hold_keepalive_seconds: float = 15.0
     # How often a held request tries the endpoint: the delay between a copy starting and its first token.
-    hold_poll_seconds: float = 1.0
+    hold_poll_seconds: float = 0.5
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Read ``MODEL_CATALOG`` (required, see inference_common.catalog),
         ``UPSTREAM_READ_TIMEOUT_SECONDS`` (default 60), ``UPSTREAM_MAX_ATTEMPTS`` (default 2),
         ``SCALE_TO_ZERO`` (true | false, default false), ``MAX_HOLD_SECONDS`` (default 600),
-        ``HOLD_KEEPALIVE_SECONDS`` (default 15) and ``HOLD_POLL_SECONDS`` (default 1)."""
+        ``HOLD_KEEPALIVE_SECONDS`` (default 15) and ``HOLD_POLL_SECONDS`` (default 0.5)."""
         try:
             catalog = ModelCatalog.from_environ(environ)
         except CatalogError as error:
@@ -48,7 +48,7 @@ class Settings:
             scale_to_zero=scale_to_zero == "true",
             max_hold_seconds=_positive_seconds(environ, "MAX_HOLD_SECONDS", 600.0),
             hold_keepalive_seconds=_positive_seconds(environ, "HOLD_KEEPALIVE_SECONDS", 15.0),
-            hold_poll_seconds=_positive_seconds(environ, "HOLD_POLL_SECONDS", 1.0),
+            hold_poll_seconds=_positive_seconds(environ, "HOLD_POLL_SECONDS", 0.5),
         )
 
     @classmethod
