@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
 import requests
 from moto.server import ThreadedMotoServer
@@ -16,6 +17,7 @@ from moto.server import ThreadedMotoServer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from handler_harness import (  # noqa: E402
+    ENDPOINT_NAME,
     FUNCTION_ENVIRONMENT,
     LAMBDA_ROOT,
     REGION,
@@ -133,3 +135,24 @@ def moto_async_results(moto_url):
         ).raise_for_status()
 
     return configure
+
+
+@pytest.fixture
+def cloudwatch(aws):
+    """CloudWatch with the endpoint's wake alarm as BacklogScaling creates it (in AWS its action is
+    the step policy that adds an instance)."""
+    from inference_common.capacity import wake_alarm_name_for  # the shared folder is on sys.path only now
+
+    client = boto3.client("cloudwatch", region_name=REGION)
+    client.put_metric_alarm(
+        AlarmName=wake_alarm_name_for(ENDPOINT_NAME),
+        Namespace="AWS/SageMaker",
+        MetricName="HasBacklogWithoutCapacity",
+        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT_NAME}],
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=2,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    return client

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
-import boto3
 import pytest
 
 from handler_harness import ENDPOINT_NAME, REGION, REQUESTS_TABLE, SUMMARIZER_ENDPOINT, ApiGateway, load_handler_module
@@ -13,23 +12,6 @@ from inference_common.capacity import wake_alarm_name_for
 
 WAKE_ALARM = wake_alarm_name_for(ENDPOINT_NAME)
 _copies = itertools.count()
-
-
-@pytest.fixture
-def cloudwatch(aws):
-    client = boto3.client("cloudwatch", region_name=REGION)
-    client.put_metric_alarm(
-        AlarmName=WAKE_ALARM,
-        Namespace="AWS/SageMaker",
-        MetricName="HasBacklogWithoutCapacity",
-        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT_NAME}],
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=2,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    return client
 
 
 @pytest.fixture

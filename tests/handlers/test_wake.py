@@ -23,24 +23,6 @@ WAKE_ALARM = wake_alarm_name_for(ENDPOINT_NAME)
 
 
 @pytest.fixture
-def cloudwatch(aws):
-    client = boto3.client("cloudwatch", region_name=REGION)
-    # The alarm as BacklogScaling creates it; its action is the step policy in AWS.
-    client.put_metric_alarm(
-        AlarmName=WAKE_ALARM,
-        Namespace="AWS/SageMaker",
-        MetricName="HasBacklogWithoutCapacity",
-        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT_NAME}],
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=2,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    return client
-
-
-@pytest.fixture
 def wake_calls(cloudwatch):
     calls: list[dict] = []
     cloudwatch.meta.events.register("before-call.cloudwatch.SetAlarmState", lambda params, **_: calls.append(params))
