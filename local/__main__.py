@@ -27,6 +27,8 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+STOP_DEADLINE_SECONDS = 10
+"""How long the stand-ins may take to stop after Ctrl-C or SIGTERM."""
 
 
 class UsageError(Exception):
@@ -136,6 +138,10 @@ def main(environ: dict[str, str]) -> int:
             print(example(api.url, api.catalog["default"], identities[0]), flush=True)
             print("Ctrl-C stops it.", flush=True)
             stop.wait()
+            # A stand-in that hangs in its clean-up must not keep a stopped server alive.
+            watchdog = threading.Timer(STOP_DEADLINE_SECONDS, _give_up_stopping)
+            watchdog.daemon = True
+            watchdog.start()
     except OSError as error:
         print(f"error: cannot start the local API on port {port}: {error.strerror or error}", file=sys.stderr)
         return 1
@@ -143,5 +149,15 @@ def main(environ: dict[str, str]) -> int:
     return 0
 
 
+def _give_up_stopping() -> None:
+    print(f"Local API stopped (its clean-up took over {STOP_DEADLINE_SECONDS:g} s and was cut short).", flush=True)
+    os._exit(0)
+
+
 if __name__ == "__main__":
-    sys.exit(main(dict(os.environ)))
+    code = main(dict(os.environ))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A request still in flight holds a worker thread of the streaming front (a model read, up to
+    # its read timeout); Python would wait for it before exiting. A stopped server does not.
+    os._exit(code)

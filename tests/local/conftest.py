@@ -71,7 +71,8 @@ class LocalProcess:
             pytest.fail(f"the local mode did not start: {self.output}")
         return time.monotonic() - started
 
-    def stop(self, signal_number: int = signal.SIGTERM, timeout: float = 15) -> int:
+    def stop(self, signal_number: int = signal.SIGTERM, timeout: float = 30) -> int:
+        # local/__main__.py cuts its own clean-up short at STOP_DEADLINE_SECONDS (10 s); the rest is slack for a loaded CI machine.
         self.process.send_signal(signal_number)
         code = self.process.wait(timeout=timeout)
         self._reader.join(timeout=5)
