@@ -172,7 +172,14 @@ def _complete(upstream: ModelResponseStream, chat: ChatRequest) -> Response:
         failure = builder.outcome
         logger.warning("chat completion failed: %s: %s", failure.code, failure.message)
         return _chat_error(ChatError(502, failure.message, type="server_error", code=failure.code))
-    return JSONResponse(builder.completion())
+    return _ModelTextResponse(builder.completion())
+
+
+class _ModelTextResponse(JSONResponse):
+    """A JSON answer that carries the model's text, which may hold a lone surrogate (strict_json.dumps_utf8)."""
+
+    def render(self, content: Any) -> bytes:
+        return strict_json.dumps_utf8(content)
 
 
 def _chat_error(error: ChatError) -> JSONResponse:

@@ -19,7 +19,6 @@ Decisions:
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterable
@@ -28,6 +27,7 @@ from typing import Any
 from token_stream import Done, StreamEvent, StreamFailure, Token
 
 from inference_common.chat_request import ChatRequest
+from inference_common.strict_json import dumps_utf8
 
 _OPENAI_FINISH_REASONS = frozenset({"stop", "length", "content_filter", "tool_calls"})
 
@@ -139,4 +139,4 @@ class ChatCompletionBuilder:
 
 def _sse(value: dict) -> bytes:
     # json.dumps escapes every control character, so a chunk never breaks an SSE line.
-    return b"data: " + json.dumps(value, ensure_ascii=False).encode("utf-8") + b"\n\n"
+    return b"data: " + dumps_utf8(value) + b"\n\n"

@@ -19,13 +19,13 @@ connection is shut down at once (not at the next token, nor at the read timeout)
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import anyio
 
+from inference_common.strict_json import dumps_utf8
 from sagemaker_stream import ModelResponseStream, UpstreamBroken
 from token_stream import Done, StreamEvent, StreamFailure, Token, TokenStream
 
@@ -49,7 +49,7 @@ def format_event(event: StreamEvent) -> bytes:
 
 def _json(value: Any) -> bytes:
     # json.dumps escapes every control character, so a token never breaks an SSE line.
-    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return dumps_utf8(value)
 
 
 def format_events(events: Iterable[StreamEvent]) -> bytes:

@@ -38,8 +38,11 @@ def complete(base_url: str, prompt: str, **fields) -> StreamingCall:
 
 
 def data_events(call: StreamingCall) -> list[object]:
-    lines = call.response.read().split(b"\n\n")
-    return [line.removeprefix(b"data: ").decode() for line in lines if line]
+    return data_events_of(call.response.read())
+
+
+def data_events_of(raw: bytes) -> list[str]:
+    return [line.removeprefix(b"data: ").decode() for line in raw.split(b"\n\n") if line]
 
 
 def test_a_streamed_chat_answers_event_stream_chunks_ending_with_done(emulator, chat_url):
@@ -111,3 +114,17 @@ def test_another_method_on_the_chat_route_is_a_405_in_openais_shape(chat_url):
         error = call.json()["error"]
     assert error["code"] == "method_not_allowed"
     assert set(error) == {"message", "type", "param", "code"}
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "one-completion"])
+def test_a_lone_surrogate_from_the_model_reaches_the_caller_as_its_json_escape(emulator, chat_url, stream):
+    body = lmi_chat_stream(["Hi", "LONE"]).replace(b"LONE", b"\\ud800")
+    scenario = emulator.script(parts(body, cuts=[]))
+    with complete(chat_url, scenario.key, stream=stream) as call:
+        assert call.status == 200
+        raw = call.response.read()
+    if stream:
+        contents = [json.loads(event)["choices"][0]["delta"].get("content") for event in data_events_of(raw)[:-1]]
+        assert contents == ["Hi", "\ud800", None]
+    else:
+        assert json.loads(raw)["choices"][0]["message"]["content"] == "Hi\ud800"

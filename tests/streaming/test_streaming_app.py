@@ -359,3 +359,13 @@ def test_any_request_body_is_answered_with_a_documented_error_or_a_stream_never_
         assert call.status != 500, error
         if call.status < 500:
             assert error["code"] in DOCUMENTED_CODES and error["message"]
+
+
+def test_a_lone_surrogate_from_the_model_is_relayed_as_its_json_escape_with_every_other_token(emulator, relay_url):
+    # The model's JSON may hold "\ud800", which is no Unicode character and has no UTF-8 form.
+    body = tgi_stream(["a", "LONE", "b"]).replace(b"LONE", b"\\ud800")
+    scenario = emulator.script(parts(body, cuts=[]))
+    with generate(relay_url, scenario.key) as call:
+        raw = call.response.read()
+    assert b'data: {"token": "\\ud800"}' in raw
+    assert raw.endswith(b'event: done\ndata: {"generated_text": "a\\ud800b"}\n\n')

@@ -99,6 +99,16 @@ def parse_body(raw: bytes) -> Any:
     return value
 
 
+def dumps_utf8(value: Any) -> bytes:
+    """``value`` as JSON in UTF-8, for answers that carry a model's text. A model may send a lone
+    UTF-16 surrogate (the escape ``\\ud800``), which has no UTF-8 form: such a value is written
+    with JSON's own escapes instead, so the caller gets what the model sent and the answer never fails."""
+    try:
+        return json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value).encode("ascii")
+
+
 def _check_depth(raw: bytes) -> None:
     # Counting brackets is C-speed and settles nearly every body; only a body with more
     # brackets than the limit pays for the exact walk, which skips brackets inside strings.
