@@ -7,7 +7,7 @@ MalformedNotification, so the record is reported as a batch item failure and end
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from inference_common import strict_json
 from inference_common.s3_location import OUTPUTS_PREFIX, S3Location
@@ -81,11 +81,15 @@ def _event_time(value: object) -> datetime:
         raise MalformedNotification(f"eventTime {value!r} is not ISO 8601") from error
     if moment.tzinfo is None:
         raise MalformedNotification(f"eventTime {value!r} has no time zone")
-    return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise MalformedNotification(f"eventTime {value!r} is out of range") from None
 
 
 def _output_location(notification: dict, output_bucket: str) -> S3Location:
-    uri = (notification.get("responseParameters") or {}).get("outputLocation")
+    parameters = notification.get("responseParameters")
+    uri = parameters.get("outputLocation") if isinstance(parameters, dict) else None
     try:
         location = S3Location.parse(uri if isinstance(uri, str) else "")
     except ValueError as error:

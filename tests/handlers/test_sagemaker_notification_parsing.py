@@ -76,6 +76,9 @@ def test_raw_delivery_body_without_sns_envelope_is_malformed():
         {"responseParameters": {}},  # Completed without an output location
         {"responseParameters": {"outputLocation": "s3://someone-elses-bucket/outputs/x.out"}},
         {"responseParameters": {"outputLocation": f"s3://{OUTPUT_BUCKET}/failures/x.out"}},
+        {"responseParameters": True},
+        {"responseParameters": ["s3://x"]},
+        {"eventTime": "0001-01-01T00:00:00+01:00"},  # before year 1 once in UTC
     ],
 )
 def test_notifications_missing_what_we_record_are_malformed(breakage):
