@@ -64,7 +64,7 @@ def _source_problems(config: EnvironmentConfig, at: str, model: ModelConfig) -> 
             FieldProblem(
                 f"{at}.source.hub.revision",
                 "required outside a sandbox environment: pin the commit sha you validated, so that every "
-                "deployment serves the same weights and code (or mirror the model into S3 with `make mirror`)",
+                "deployment serves the same weights and code (or mirror the model into S3 with `llm-infer mirror`)",
                 None,
             )
         ]

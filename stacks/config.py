@@ -103,7 +103,7 @@ class HubSource(_Model):
 
 
 class S3Source(_Model):
-    """Uncompressed model files under an S3 prefix (for example written by `make mirror`)."""
+    """Uncompressed model files under an S3 prefix (for example written by `llm-infer mirror`)."""
 
     uri: str
     # The customer-managed key that encrypts the objects, when it is not the bucket's S3-managed key.
