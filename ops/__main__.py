@@ -23,7 +23,18 @@ def _session(config, args: argparse.Namespace):
     region = config.region or args.region or boto3.session.Session().region_name
     if not region:
         sys.exit(f"error: {config.stage_name} is environment-agnostic; pass --region or set AWS_REGION")
-    return boto3.session.Session(region_name=region)
+    session = boto3.session.Session(region_name=region)
+    if not getattr(args, "role_arn", None):
+        return session
+    # The pipeline runs in the tooling account and reads the target account through the CDK
+    # bootstrap's lookup role (ReadOnlyAccess, trusted by `cdk bootstrap --trust`).
+    credentials = session.client("sts").assume_role(RoleArn=args.role_arn, RoleSessionName="preflight")["Credentials"]
+    return boto3.session.Session(
+        region_name=region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
 
 
 def cost(args: argparse.Namespace, configs) -> int:
@@ -46,8 +57,6 @@ def cost(args: argparse.Namespace, configs) -> int:
 
 
 def preflight(args: argparse.Namespace, configs) -> int:
-    import boto3
-
     from ops.capacity import instance_needs
     from ops.quotas import preflight as check_quotas
     from ops.quotas import render
@@ -55,18 +64,6 @@ def preflight(args: argparse.Namespace, configs) -> int:
     config = _stage(configs, args.stage)
     session = _session(config, args)
     region = session.region_name
-    if args.role_arn:
-        # The pipeline runs in the tooling account and reads the target account through the CDK
-        # bootstrap's lookup role (ReadOnlyAccess, trusted by `cdk bootstrap --trust`).
-        credentials = session.client("sts").assume_role(RoleArn=args.role_arn, RoleSessionName="quota-preflight")[
-            "Credentials"
-        ]
-        session = boto3.session.Session(
-            region_name=region,
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
     checks = check_quotas(
         instance_needs(config),
         service_quotas=session.client("service-quotas"),
@@ -93,6 +90,8 @@ def scaling(args: argparse.Namespace, configs) -> int:
     except scaling_control.ScalingControlError as err:
         sys.exit(f"error: {err}")
     print("\n".join(changed))
+    if args.command == "pause" and (kept := scaling_control.instances_kept_while_paused(config)):
+        print(kept)
     return 0
 
 
@@ -178,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     orphans_parser.add_argument("--stage", required=True)
     orphans_parser.add_argument("--region", help="for an environment-agnostic config")
     orphans_parser.add_argument("--assembly", type=Path, default=Path("cdk.out"))
+    orphans_parser.add_argument("--role-arn", help="a role in the environment's account to read it with")
     logs_parser = commands.add_parser("logs", help="interleave the environment's log groups")
     logs_parser.add_argument("--stage", required=True)
     logs_parser.add_argument("--region", help="for an environment-agnostic config")

@@ -105,3 +105,19 @@ def pause(autoscaling, targets: list[ScalableTarget]) -> list[str]:
 
 def resume(autoscaling, targets: list[ScalableTarget]) -> list[str]:
     return [_register(autoscaling, target, target.minimum, target.maximum) for target in targets]
+
+
+def instances_kept_while_paused(config: EnvironmentConfig) -> str | None:
+    """What a pause cannot stop: a streaming endpoint that may not scale to zero keeps the instances
+    of its managed instance scaling minimum (MinInstanceCount, a property of the endpoint config,
+    not of a scalable target) with no copy on them, billing until a deploy changes it."""
+    from stacks.catalog_rules import minimum_streaming_instances
+
+    if not config.streaming_models or config.streaming_endpoint.scale_to_zero:
+        return None
+    kept = minimum_streaming_instances(config)
+    return (
+        f"note: the streaming endpoint keeps {kept} {config.streaming_endpoint.instance_type} instance(s) running "
+        "while paused (streaming_endpoint.scale_to_zero is false, so its minimum is fixed in the template); "
+        "to stop them, deploy with streaming_endpoint.scale_to_zero: true or turn streaming off"
+    )

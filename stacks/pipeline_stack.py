@@ -82,18 +82,19 @@ class PipelineStack(Stack):
             pipeline_config.repository, pipeline_config.branch, connection_arn=pipeline_config.connection_arn
         )
         build_environment = codebuild.BuildEnvironment(build_image=codebuild.LinuxBuildImage.STANDARD_7_0)
+        # Tests first: nothing is synthesized, let alone deployed, from a red build.
+        synth = pipelines.CodeBuildStep(
+            "SynthAndTest",
+            input=source,
+            commands=["make test", "make synth"],
+            primary_output_directory="cdk.out",
+            build_environment=build_environment,
+        )
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
             pipeline_name="llm-hosting",
-            # Tests first: nothing is synthesized, let alone deployed, from a red build.
-            synth=pipelines.CodeBuildStep(
-                "SynthAndTest",
-                input=source,
-                commands=["make test", "make synth"],
-                primary_output_directory="cdk.out",
-                build_environment=build_environment,
-            ),
+            synth=synth,
             cross_account_keys=True,
             enable_key_rotation=True,
             self_mutation=True,
@@ -116,7 +117,7 @@ class PipelineStack(Stack):
                     if wave_config.smoke_test
                     else []
                 )
-                wave.add_stage(stages[name], pre=[self._quota_preflight(stages[name], source)], post=post)
+                wave.add_stage(stages[name], pre=[self._preflight(stages[name], source, synth)], post=post)
         # Build now, so that the generated resources exist to be hardened and reviewed below.
         self.pipeline.build_pipeline()
         self._grant_use_connection(pipeline_config)
@@ -181,13 +182,17 @@ class PipelineStack(Stack):
             )
             Validations.of(policy).acknowledge(*acknowledgements)
 
-    def _quota_preflight(self, stage: InferenceStage, source: pipelines.CodePipelineSource) -> pipelines.CodeBuildStep:
-        """`make preflight` before the deployment: a short GPU quota stops the wave with the exact
+    def _preflight(
+        self, stage: InferenceStage, source: pipelines.CodePipelineSource, synth: pipelines.CodeBuildStep
+    ) -> pipelines.CodeBuildStep:
+        """The checks `make deploy` runs, before the deployment: a part the config turned off whose
+        stack is still deployed stops the wave with the command that removes it (the deploy would
+        leave it billing, out of the pipeline's reach); a short GPU quota stops it with the exact
         increase request, instead of CloudFormation failing 15-30 minutes into the endpoint.
 
-        It reads the environment's account through the CDK bootstrap's lookup role, which has
-        ReadOnlyAccess (Service Quotas and SageMaker reads included) and trusts the accounts given
-        to `cdk bootstrap --trust` (the CDK CLI's bootstrap-template.yaml, LookupRole).
+        Both read the environment's account through the CDK bootstrap's lookup role, which has
+        ReadOnlyAccess (CloudFormation, Service Quotas and SageMaker reads included) and trusts the
+        accounts given to `cdk bootstrap --trust` (the CDK CLI's bootstrap-template.yaml, LookupRole).
         """
         config = stage.config
         lookup_role = (
@@ -195,9 +200,15 @@ class PipelineStack(Stack):
             f"cdk-{DefaultStackSynthesizer.DEFAULT_QUALIFIER}-lookup-role-{config.account}-{config.region}"
         )
         return pipelines.CodeBuildStep(
-            f"QuotaPreflight{config.stage_name}",
+            f"Preflight{config.stage_name}",
             input=source,
-            commands=["make cli", f".venv/bin/python -m ops preflight --stage {config.stage_name} --role-arn {lookup_role}"],
+            # The synthesized stage says which stacks the environment has now.
+            additional_inputs={"cdk.out": synth.primary_output},
+            commands=[
+                "make cli",
+                f".venv/bin/python -m ops orphans --stage {config.stage_name} --role-arn {lookup_role} --assembly cdk.out",
+                f".venv/bin/python -m ops preflight --stage {config.stage_name} --role-arn {lookup_role}",
+            ],
             timeout=Duration.minutes(SMOKE_TEST_SETUP_MINUTES),
             role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[lookup_role])],
         )

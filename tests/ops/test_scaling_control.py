@@ -5,7 +5,14 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from ops.scaling_control import ScalingControlError, pause, prewarm, resume, scalable_targets
+from ops.scaling_control import (
+    ScalingControlError,
+    instances_kept_while_paused,
+    pause,
+    prewarm,
+    resume,
+    scalable_targets,
+)
 from stacks.config import CONFIG_DIR, load_environment_config
 from tests.ops.json_service import JsonServiceStandIn, ServiceError
 
@@ -69,6 +76,12 @@ def test_prewarm_of_an_unknown_model_names_the_known_ones(autoscaling, prod_targ
 def test_pause_takes_every_target_to_zero_and_keeps_it_there(autoscaling, prod_targets):
     pause(autoscaling.client, prod_targets)
     assert autoscaling.bounds() == {(t.resource_id, 0, 0) for t in prod_targets}
+
+
+def test_a_pause_says_which_streaming_instances_it_cannot_stop():
+    prod, dev = (load_environment_config(CONFIG_DIR / name) for name in ("prod.yaml", "dev.yaml"))
+    assert instances_kept_while_paused(prod).startswith("note: the streaming endpoint keeps 1 ml.g5.12xlarge instance(s)")
+    assert instances_kept_while_paused(dev) is None
 
 
 def test_resume_writes_back_the_configured_bounds_after_a_pause(autoscaling, prod_targets):

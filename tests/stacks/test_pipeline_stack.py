@@ -197,22 +197,25 @@ def test_source_action_may_use_a_codeconnections_connection(pipeline):
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_every_deployment_waits_for_the_quota_preflight_of_its_environment(stages, name):
-    actions = next(s for s in stages if any(a["Name"] == f"QuotaPreflight{name}" for a in s["Actions"]))["Actions"]
-    (preflight,) = [a for a in actions if a["Name"] == f"QuotaPreflight{name}"]
+def test_every_deployment_waits_for_the_preflight_of_its_environment(stages, name):
+    actions = next(s for s in stages if any(a["Name"] == f"Preflight{name}" for a in s["Actions"]))["Actions"]
+    (preflight,) = [a for a in actions if a["Name"] == f"Preflight{name}"]
     deploys = [a for a in actions if a["ActionTypeId"]["Category"] == "Deploy" and a["Name"].startswith(CONFIGS[name].resource_prefix)]
     assert deploys and all(a["RunOrder"] > preflight["RunOrder"] for a in deploys)
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_quota_preflight_reads_its_account_through_the_bootstrap_lookup_role_only(pipeline, name):
+def test_preflight_checks_orphans_then_quotas_through_the_bootstrap_lookup_role_only(pipeline, name):
     config = CONFIGS[name]
     role = f"arn:aws:iam::{config.account}:role/cdk-hnb659fds-lookup-role-{config.account}-{config.region}"
     (project,) = [
-        p for i, p in pipeline.find_resources("AWS::CodeBuild::Project").items() if f"QuotaPreflight{name}" in i
+        p for i, p in pipeline.find_resources("AWS::CodeBuild::Project").items() if f"Preflight{name}" in i
     ]
     spec = json.loads(project["Properties"]["Source"]["BuildSpec"])
-    assert f".venv/bin/python -m ops preflight --stage {name} --role-arn {role}" in spec["phases"]["build"]["commands"]
+    assert spec["phases"]["build"]["commands"][-2:] == [
+        f".venv/bin/python -m ops orphans --stage {name} --role-arn {role} --assembly cdk.out",
+        f".venv/bin/python -m ops preflight --stage {name} --role-arn {role}",
+    ]
     statements = [
         statement
         for policy in pipeline.find_resources("AWS::IAM::Policy").values()
