@@ -66,7 +66,7 @@ def streaming_model_widgets(model: str, component: InferenceComponentModel) -> l
         _graph(
             f"{model} (streaming): copies and wakes",
             [component.metric_running_copies().with_(label="copies reporting (> 0 while any runs)")],
-            [component.metric_no_capacity_invocation_failures().with_(label="refused at zero copies (each wakes)")],
+            [component.metric_no_capacity_invocation_failures().with_(label="refused at zero copies (a held caller retries until a copy runs)")],
         ),
         _graph(
             f"{model} (streaming): model latency (us)",
