@@ -11,7 +11,9 @@ One budget covers everything (SMOKE_TEST_BUDGET_SECONDS, default 3600; the pipel
 Both endpoints may start at zero instances, so the async request waits for scale-out while the
 stream is tried alongside it, not after it. The stream is retried
 only on the answers docs/streaming.md documents as retryable, 503 (no capacity yet, model not
-ready) and 429 (throttled), after their Retry-After; any other answer fails at once. When the
+ready) and 429 (throttled), after their Retry-After, and a held stream that ends in
+`capacity_timeout` before any token (scale to zero: the copy did not start within the hold); any
+other answer fails at once. When the
 budget is spent, even in the middle of a request, the script stops with exit code 2.
 
 Exit codes: 0 passed; 1 a part failed (the message says which and why); 2 the budget ran out;
@@ -53,6 +55,10 @@ ASYNC_REQUEST = {"inputs": "Say hello in five words.", "parameters": {"max_new_t
 STREAM_REQUEST = {"inputs": "Count from one to five.", "parameters": {"max_new_tokens": 32}}
 
 T = TypeVar("T")
+
+
+class CapacityTimeout(Exception):
+    """A held stream ended with `capacity_timeout` before its first token: retry, as docs/streaming.md says."""
 
 
 class OutOfBudget(Exception):
@@ -179,6 +185,10 @@ def _advance_stream(api: InferenceApi, budget: Budget, check: StreamCheck) -> No
     except ApiError as error:
         _retry_later_or_fail("stream", error, budget, check)
         return
+    except CapacityTimeout as timeout:
+        # The hold already waited its whole bound: try again at once.
+        budget.log(f"stream: capacity_timeout ({timeout}), retrying ({budget.remaining():.0f}s of budget left)")
+        return
     except Unreachable as error:
         raise SmokeTestFailed(f"stream: {error}") from None
     budget.log(f"stream: done after {tokens} tokens")
@@ -191,9 +201,11 @@ def _stream_to_done(api: InferenceApi) -> int:
         data = _json_object(event.data)
         if event.event == "done":
             return tokens
+        if event.event == "error" and data.get("code") == "capacity_timeout" and tokens == 0:
+            raise CapacityTimeout(data.get("message", ""))
         if event.event == "error":
             raise SmokeTestFailed(f"stream: error event {data.get('code', 'unknown')}: {data.get('message', event.data)}")
-        tokens += 1
+        tokens += event.event == "message"  # not the hold's `status` events
     raise SmokeTestFailed("stream: the stream ended before its done event")
 
 

@@ -167,6 +167,17 @@ def test_a_stream_that_ends_in_an_error_event_fails_without_a_retry(stand_in):
     assert "error event model_error: boom" in result.stderr
 
 
+def test_a_held_stream_that_ends_in_capacity_timeout_before_any_token_is_retried(stand_in):
+    scripted, url = stand_in
+    held = b": keep-alive\n\nevent: status\ndata: {\"state\": \"waking\", \"elapsed_seconds\": 0}\n\n"
+    timeout = b'event: error\ndata: {"code": "capacity_timeout", "message": "the model did not start within 600 seconds"}\n\n'
+    scripted.answers[STREAM] = [stream(held + timeout), stream()]
+    result = smoke_test(url)
+    assert result.returncode == 0, result.stderr
+    assert scripted.count(STREAM) == 2
+    assert "stream: capacity_timeout (the model did not start within 600 seconds), retrying" in result.stderr
+
+
 def test_an_unreadable_output_fails_the_test(stand_in):
     scripted, url = stand_in
     scripted.answers["GET /output/inf-1.out"] = [
