@@ -141,6 +141,10 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
                     headers=HEADERS,
                     error_event=lambda code, message: ChatChunks(chat)([StreamFailure(code, message)]),
                 )
+            if capacity is not None and error.code in NOT_YET:
+                # One chat.completion cannot be held open with keep-alives: start the wake now, so the
+                # caller's retry after Retry-After finds the copy starting rather than still at zero.
+                await anyio.to_thread.run_sync(capacity.ensure)
             return _chat_error(_chat_refusal(error))
         if chat.stream:
             return TokenEventStreamResponse(upstream, formatter=ChatChunks(chat))  # type: ignore[return-value]

@@ -237,3 +237,19 @@ def test_a_chat_completion_stream_to_a_cold_model_is_an_ordinary_stream_that_sta
     data = [line.removeprefix(b"data: ") for line in raw.split(b"\n\n") if line.startswith(b"data: ")]
     assert [json.loads(d)["choices"][0]["delta"].get("content") for d in data[:-1]] == ["Hi", " there", None]
     assert data[-1] == b"[DONE]"
+
+
+def test_a_one_shot_chat_completion_to_a_cold_model_is_a_503_that_starts_the_wake(emulator, cold_model, stand_in):
+    name, relay = cold_model
+    url = relay(container_format="lmi")
+    body = {"model": "default", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+
+    with StreamingCall(url, "/v1/chat/completions", json.dumps(body).encode()) as call:
+        assert call.status == 503 and call.header("retry-after")
+        assert call.json()["error"]["type"]
+
+    # The stand-in's step policy acts on the alarm state as Application Auto Scaling does: on its next look.
+    deadline = time.monotonic() + 10
+    while stand_in.wakes(name) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stand_in.wakes(name) == 1 and stand_in.desired_copies(name) == 1
