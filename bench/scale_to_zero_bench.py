@@ -5,13 +5,13 @@ of ``COLD_START_SECONDS`` (``LOCAL_COLD_START_SECONDS=chat=5``): the first signe
 ``POST /v1/generate/stream`` is held by the streaming front, which wakes the model with the same
 SetAlarmState call as in AWS; the local stand-in plays the wake alarm's step policy (a copy runs
 5 s after the wake) and the runtime stand-in refuses the component with SageMaker's "no capacity"
-error until then. Production hold settings (keep-alive 15 s, poll 1 s) are used.
+error until then. Production hold settings (keep-alive 15 s, poll 0.5 s) are used.
 
 Figure: the time from sending the first request to receiving its first token, minus the simulated
 start time, median of ``RUNS`` cold starts (one process each). The same request repeated in the
 same process once the model is warm is the baseline: what a caller waits with no cold start. The
 issue's target is under 1 s. Reported with its two parts: request to wake (when the local mode
-prints the step policy's run) and the rest, which the hold's 1 s poll dominates: the copy is
+prints the step policy's run) and the rest, which the hold's 0.5 s poll dominates: the copy is
 tried once per poll, so the first token follows the start by up to one poll interval.
 """
 
