@@ -246,13 +246,15 @@ class _TgiEvents:
 
 
 def _decode_all(events: Iterable[dict]) -> int:
+    """As the relay reads (sse_relay.next_events): the parts' bytes, then ``read`` until the end."""
     decoder = token_stream.TokenStream()
+    parts = (event["PayloadPart"]["Bytes"] for event in events)
     tokens = 0
-    for event in events:
-        for decoded in decoder.feed(event["PayloadPart"]["Bytes"]):
+    while not decoder.finished:
+        for decoded in decoder.read(parts):
             tokens += isinstance(decoded, token_stream.Token)
-    if not decoder.finished:
-        raise RuntimeError("the benchmark stream did not decode to its final event")
+    if tokens == 0:
+        raise RuntimeError("the benchmark stream decoded to no token")
     return tokens
 
 

@@ -132,11 +132,7 @@ class TokenEventStreamResponse:
 def next_events(parts: Iterator[bytes], decoder: TokenStream) -> list[StreamEvent]:
     """Read ``parts`` until they make at least one event; the last batch ends with Done or StreamFailure."""
     try:
-        for part in parts:
-            events = decoder.feed(part)
-            if events:
-                return events
-        return decoder.finish()
+        return decoder.read(parts)
     except UpstreamBroken as error:
         return [StreamFailure(error.code, error.message)]
     except Exception:

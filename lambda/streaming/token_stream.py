@@ -73,6 +73,7 @@ import json.decoder
 import json.scanner
 import re
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 MAX_LINE_BYTES = 1024 * 1024
@@ -173,6 +174,56 @@ class TokenStream:
                 del pending[: self._decode_lines(pending, events)]
             else:
                 pending += part[self._decode_lines(part, events) :]
+        except TokenStreamError as violation:
+            self._fail(events, violation)
+        return events
+
+    def read(self, parts: Iterator[bytes]) -> list[StreamEvent]:
+        """Take parts from ``parts`` until they make at least one event, and return those events;
+        when ``parts`` runs out, ``finish``. The same events as ``feed`` for every part in turn.
+
+        What a relay calls to wait for its next events, and the decoder's fast loop: a part that
+        completes no line (most of them: a part is often much smaller than a line) costs one turn
+        of this loop, and a part that completes a plain token line one match, with no call and no
+        list for either."""
+        if self._finished:
+            return []
+        pending = self._pending
+        limit = self._max_line_bytes
+        canonical_token = _CANONICAL_TOKEN
+        for part in parts:
+            if b"\n" not in part:
+                if len(pending) + len(part) > limit:
+                    return self._fail([], LineTooLong(limit))
+                pending += part
+                continue
+            pending += part
+            canonical = canonical_token(pending)
+            if canonical is not None and (end := canonical.end()) <= limit:
+                raw = canonical[canonical.lastindex]
+                if b"\\" not in raw:
+                    try:
+                        text = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass  # the full parse below names it
+                    else:
+                        del pending[:end]
+                        events: list[StreamEvent] = [Token(text)] if text else []
+                        if b"\n" in pending or len(pending) > limit:
+                            events += self._decode_pending()
+                        if events:
+                            return events
+                        continue
+            events = self._decode_pending()
+            if events:
+                return events
+        return self.finish()
+
+    def _decode_pending(self) -> list[StreamEvent]:
+        """Decode every complete line of the pending bytes; keep their unterminated tail."""
+        events: list[StreamEvent] = []
+        try:
+            del self._pending[: self._decode_lines(self._pending, events)]
         except TokenStreamError as violation:
             self._fail(events, violation)
         return events

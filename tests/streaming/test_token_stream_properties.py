@@ -91,3 +91,41 @@ def test_arbitrary_bytes_end_in_exactly_one_final_event_whatever_the_split(body,
 def test_mixed_lines_decode_the_same_whatever_the_split(lines, cuts):
     body = b"\n".join(lines)
     assert decode(split(body, cuts)) == decode([body])
+
+
+def read_all(parts: list[bytes]) -> list:
+    """As the relay reads: ``read`` until the decoder is finished; each answer holds at least one event."""
+    decoder = TokenStream(max_line_bytes=MAX_LINE_BYTES)
+    remaining = iter(parts)
+    events = []
+    while not decoder.finished:
+        batch = decoder.read(remaining)
+        assert batch, "read answered no event before the stream was finished"
+        events.extend(batch)
+    assert decoder.read(remaining) == []
+    return events
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.binary(max_size=2048), cuts=st.lists(st.integers(0, 10_000), max_size=40))
+def test_read_yields_what_feed_yields_for_arbitrary_bytes_and_splits(body, cuts):
+    parts = split(body, cuts)
+    assert read_all(parts) == decode(parts)
+
+
+@given(
+    container=st.sampled_from(sorted(CONTAINER_STREAMS)),
+    texts=texts,
+    violation=st.sampled_from([None, *sorted(VIOLATIONS)]),
+    position=st.integers(0, 100),
+    cuts=st.lists(st.integers(0, 10_000), max_size=60),
+)
+def test_read_yields_what_feed_yields_for_container_streams_with_or_without_a_violation(
+    container, texts, violation, position, cuts
+):
+    lines = lines_of(CONTAINER_STREAMS[container](texts))
+    if violation is not None:
+        at = position % len(lines)
+        lines = lines[:at] + [VIOLATIONS[violation]] + lines[at:]
+    parts = split(b"".join(lines), cuts)
+    assert read_all(parts) == decode(parts)
