@@ -268,6 +268,49 @@ def test_changing_or_adding_a_model_leaves_another_models_resources_as_they_are(
     assert after == before
 
 
+def _streaming_variant(change: str) -> dict:
+    data = copy.deepcopy(CATALOG)
+    models = data["models"]
+    if change == "changed":
+        models["legacy"]["source"]["hub"]["revision"] = "0" * 40
+        models["legacy"]["resources"]["memory_mb"] = 12288
+    elif change == "added":
+        models["second-legacy"] = copy.deepcopy(models["legacy"])
+    else:
+        del models["legacy"]
+    return data
+
+
+@pytest.fixture(scope="module", params=["changed", "added", "removed"])
+def streaming_variant(request) -> Template:
+    """The catalog with one streaming model changed, one more streaming model, or one fewer."""
+    return Template.from_stack(stage_of(_streaming_variant(request.param)).streaming)
+
+
+def shared_endpoint(template: Template) -> dict[str, dict]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template.to_json()["Resources"].items()
+        if resource["Type"] in ("AWS::SageMaker::Endpoint", "AWS::SageMaker::EndpointConfig")
+    }
+
+
+@pytest.mark.parametrize("model_name", ["chat", "coder"])
+def test_changing_adding_or_removing_a_streaming_model_leaves_another_components_resources_as_they_are(
+    streaming_template, streaming_variant, model_name
+):
+    before = resources_under(streaming_template, model_name)
+    assert before and any(r["Type"] == "AWS::SageMaker::InferenceComponent" for r in before.values())
+    assert resources_under(streaming_variant, model_name) == before
+
+
+def test_with_scale_to_zero_a_streaming_model_change_leaves_the_shared_endpoint_as_it_is(
+    streaming_template, streaming_variant
+):
+    # The endpoint's minimum instances is 0 whatever the catalog: only max_instances shapes it.
+    assert shared_endpoint(streaming_variant) == shared_endpoint(streaming_template)
+
+
 def async_endpoint_names(stage: InferenceStage) -> set[str]:
     endpoints = Template.from_stack(stage.async_inference).find_resources("AWS::SageMaker::Endpoint")
     return {e["Properties"]["EndpointName"] for e in endpoints.values()}
