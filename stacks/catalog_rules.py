@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from stacks.config import EnvironmentConfig, ModelConfig
 
 _MODEL_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+# vLLM (LMI's engine, and AWS's vLLM container) takes this share of each GPU by default
+# (gpu_memory_utilization 0.9) for the weights and the KV cache together.
+WEIGHTS_SHARE = 0.9
+
 
 @dataclass(frozen=True)
 class FieldProblem:
@@ -132,6 +136,19 @@ def _fit_problems(field: str, instance_type: str, at: str, model: ModelConfig) -
                 f"{at}.resources.gpus",
                 f"{instance_type} has {instance.accelerators} GPU(s); a copy cannot need more",
                 model.resources.gpus,
+            )
+        )
+    weights = model.resources.weights_gib
+    copy_gpu_gib = model.resources.gpus * instance.accelerator_memory_mib / instance.accelerators / 1024
+    if weights is not None and model.resources.gpus <= instance.accelerators and weights > WEIGHTS_SHARE * copy_gpu_gib:
+        problems.append(
+            FieldProblem(
+                f"{at}.resources.weights_gib",
+                f"the weights do not fit the copy's GPU memory: {model.resources.gpus} GPU(s) of {instance_type} "
+                f"hold {copy_gpu_gib:g} GiB, of which the serving engine takes {WEIGHTS_SHARE:.0%} "
+                f"({WEIGHTS_SHARE * copy_gpu_gib:.1f} GiB) for weights and KV cache; give the copy more GPUs "
+                "(resources.gpus, with tensor_parallel_degree) or pick an instance with more GPU memory",
+                weights,
             )
         )
     if model.resources.memory_mb > instance.host_memory_mib:

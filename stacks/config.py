@@ -200,6 +200,10 @@ class ResourcesConfig(_Model):
     gpus: Annotated[int, Field(ge=1, le=8)] = 1
     # Host memory (not GPU memory) reserved per copy: an inference component's MinMemoryRequiredInMb.
     memory_mb: Annotated[int, Field(ge=1024)] = 16384
+    # The model's weights (the sum of its weight files; `llm-infer mirror` prints it): checked at
+    # synth against the GPU memory of a copy, instead of the model failing to load 15-30 minutes
+    # into a deploy. Optional, as synth cannot look at the files.
+    weights_gib: Annotated[float, Field(gt=0)] | None = None
 
 
 # The idle tail is counted in one-minute CloudWatch datapoints (docs/scale-to-zero.md). Below three

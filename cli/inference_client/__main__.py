@@ -113,7 +113,7 @@ def mirror_model(args: argparse.Namespace) -> int:
         return _fail(f"S3: {error}", EXIT_FAILED)
     name = args.name or args.model_id.split("/", 1)[1].lower().replace(".", "-")[:20]
     print(f"# {args.model_id} at {args.revision}, {len(files)} files verified; paste under 'models:'")
-    print(mirror.config_block(name, args.bucket, prefix, key_arn), end="")
+    print(mirror.config_block(name, args.bucket, prefix, key_arn, mirror.weights_gib(files)), end="")
     return EXIT_OK
 
 

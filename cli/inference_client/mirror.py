@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 import re
 import tempfile
 from collections.abc import Callable, Iterable
@@ -260,8 +261,17 @@ def bucket_key_arn(s3: Any, bucket: str) -> str | None:
     return None
 
 
-def config_block(name: str, bucket: str, prefix: str, key_arn: str | None) -> str:
-    """The catalog entry's source, to paste under `models:` in config/<env>.yaml."""
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def weights_gib(files: Iterable[HubFile]) -> float | None:
+    """The weights' size in GiB (rounded up to a tenth), from the weight files among ``files``."""
+    total = sum(file.size for file in files if file.path.endswith(WEIGHT_SUFFIXES))
+    return math.ceil(total / 2**30 * 10) / 10 if total else None
+
+
+def config_block(name: str, bucket: str, prefix: str, key_arn: str | None, weights: float | None = None) -> str:
+    """The catalog entry's source (and its weights' size), to paste under `models:` in config/<env>.yaml."""
     lines = [
         f"  {name}:",
         "    source:",
@@ -270,4 +280,6 @@ def config_block(name: str, bucket: str, prefix: str, key_arn: str | None) -> st
     ]
     if key_arn:
         lines.append(f"        kms_key_arn: {key_arn}")
+    if weights is not None:
+        lines += ["    resources:", f"      weights_gib: {weights:g}"]
     return "\n".join(lines) + "\n"

@@ -84,7 +84,11 @@ def test_printed_block_is_a_catalog_source_that_validates(llm_infer, hub_url, aw
 
     pasted = yaml.safe_load(outcome.stdout)
     assert pasted == {
-        "tiny": {"source": {"s3": {"uri": f"s3://{BUCKET}/hub/{MODEL_ID}/{REVISION}/", "kms_key_arn": model_bucket}}}
+        "tiny": {
+            "source": {"s3": {"uri": f"s3://{BUCKET}/hub/{MODEL_ID}/{REVISION}/", "kms_key_arn": model_bucket}},
+            # The weight files' size, rounded up to a tenth of a GiB: checked against the GPUs at synth.
+            "resources": {"weights_gib": 0.1},
+        }
     }
     config = dict(DEV, models={"tiny": {**pasted["tiny"], "async": {"instance_type": "ml.g5.2xlarge"}}})
     del config["streaming_endpoint"]

@@ -90,6 +90,23 @@ def test_copy_cannot_need_more_memory_than_the_instance_has(tmp_path):
     assert "field 'models.small.resources.memory_mb': ml.g5.2xlarge has 32768 MiB of host memory" in message
 
 
+def test_weights_larger_than_the_copys_gpu_memory_are_refused_before_a_deploy(tmp_path):
+    # Qwen2.5-72B in bf16 on one A10G: would fail to load 15-30 minutes into the deploy.
+    message = config_error(tmp_path, with_change("models.chat.resources.weights_gib", 135.5))
+    assert (
+        "field 'models.chat.resources.weights_gib': the weights do not fit the copy's GPU memory: "
+        "1 GPU(s) of ml.g5.2xlarge hold 24 GiB, of which the serving engine takes 90% (21.6 GiB)"
+    ) in message
+
+
+def test_weights_that_fit_the_copys_gpus_together_are_accepted(tmp_path):
+    data = with_change("models.chat.resources.weights_gib", 27.5)  # too big for one A10G, fine on two
+    data["models"]["chat"]["async"]["instance_type"] = "ml.g5.12xlarge"
+    data["models"]["chat"]["resources"]["gpus"] = 2
+    data["streaming_endpoint"]["instance_type"] = "ml.g5.12xlarge"
+    assert load_environment_config(write_config(tmp_path, data)).models["chat"].resources.weights_gib == 27.5
+
+
 def test_tensor_parallel_degree_must_divide_the_copys_gpus(tmp_path):
     data = with_change("models.chat.container.tensor_parallel_degree", 3)
     data["models"]["chat"]["async"]["instance_type"] = "ml.g5.12xlarge"
