@@ -70,15 +70,17 @@ INFERENCE_COMPONENT_COPY_METRICS: Mapping[str, tuple[str, ...]] = {
     "CPUUtilizationNormalized": INFERENCE_COMPONENT,
 }
 
-PUBLISHED = {
-    "async endpoint": ASYNC_ENDPOINT_METRICS,
-    "inference component": INFERENCE_COMPONENT_METRICS,
+PUBLISHED: Mapping[str, tuple[Mapping[str, tuple[str, ...]], ...]] = {
+    NAMESPACE: (ASYNC_ENDPOINT_METRICS, INFERENCE_COMPONENT_METRICS),
+    ENDPOINT_INSTANCE_NAMESPACE: (ENDPOINT_INSTANCE_METRICS,),
+    INFERENCE_COMPONENT_COPY_NAMESPACE: (INFERENCE_COMPONENT_COPY_METRICS,),
 }
+"""The tables of each namespace SageMaker publishes in."""
 
 
-def published_dimension_sets(metric_name: str) -> set[frozenset[str]]:
-    """Every dimension-name set SageMaker publishes `metric_name` with, across the tables."""
-    return {frozenset(table[metric_name]) for table in PUBLISHED.values() if metric_name in table}
+def published_dimension_sets(metric_name: str, namespace: str = NAMESPACE) -> set[frozenset[str]]:
+    """Every dimension-name set SageMaker publishes `metric_name` with in `namespace`, across its tables."""
+    return {frozenset(table[metric_name]) for table in PUBLISHED.get(namespace, ()) if metric_name in table}
 
 
 def sagemaker_metric(

@@ -31,9 +31,18 @@ def run_ops(*args: str, environment: dict[str, str] | None = None) -> subprocess
 
 
 def test_without_credentials_an_aws_command_says_so_in_one_line():
-    result = run_ops("preflight", "--stage", "Dev")
+    result = run_ops("pause", "--stage", "Dev", "--region", REGION)
     assert result.returncode == 1
-    assert result.stderr.strip() == "error: preflight: Unable to locate credentials"
+    assert result.stderr.strip() == "error: pause: Unable to locate credentials"
+
+
+def test_preflight_refuses_an_environment_whose_alarms_go_to_a_placeholder_address():
+    # The shipped configs' platform-oncall@example.com: nobody would hear of an alarm.
+    result = run_ops("preflight", "--stage", "Prod")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: Prod: alarms.email lists platform-oncall@example.com, a placeholder (RFC 2606 reserved domain)"
+    )
 
 
 def test_an_unknown_stage_names_the_environments():

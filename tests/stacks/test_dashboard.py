@@ -69,10 +69,10 @@ def test_the_notification_dead_letter_queue_depth_is_on_the_dashboard(bodies, st
 @pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_every_sagemaker_metric_on_the_dashboard_has_a_dimension_set_sagemaker_publishes(bodies, stage):
     for metric in metrics(bodies[stage]):
-        if metric[0] != "AWS/SageMaker":
+        if not metric[0].startswith(("AWS/SageMaker", "/aws/sagemaker/")):
             continue
         dimensions = frozenset(metric[2:-1:2] if isinstance(metric[-1], dict) else metric[2::2])
-        assert dimensions in published_dimension_sets(metric[1]), metric
+        assert dimensions in published_dimension_sets(metric[1], metric[0]), metric
 
 
 @pytest.mark.parametrize("stage", STAGE_NAMES)

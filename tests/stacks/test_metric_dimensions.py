@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from stacks.constructs.sagemaker_metrics import NAMESPACE, published_dimension_sets
+from stacks.constructs.sagemaker_metrics import PUBLISHED, published_dimension_sets
 
 
 def sagemaker_metrics_in(assembly_dir) -> list[tuple[str, str, frozenset[str]]]:
@@ -30,9 +30,9 @@ def sagemaker_metrics_in(assembly_dir) -> list[tuple[str, str, frozenset[str]]]:
             else:
                 continue
             for metric in watched:
-                if metric.get("Namespace") == NAMESPACE:
+                if metric.get("Namespace") in PUBLISHED:
                     names = frozenset(d["Name"] for d in metric.get("Dimensions", []))
-                    found.append((f"{path.name}:{logical_id}", metric["MetricName"], names))
+                    found.append((f"{path.name}:{logical_id}", metric["Namespace"], metric["MetricName"], names))
     return found
 
 
@@ -41,16 +41,23 @@ def test_every_sagemaker_alarm_and_scaling_metric_uses_its_published_dimensions(
     # Dev, PreProd, Prod (the pipeline deploys these same Stages): async and streaming alarms in each.
     assert len(watched) >= 3 * 6
     wrong = [
-        f"{where}: {metric} with {sorted(names)}; published with {[sorted(s) for s in published_dimension_sets(metric)]}"
-        for where, metric, names in watched
-        if names not in published_dimension_sets(metric)
+        f"{where}: {namespace} {metric} with {sorted(names)}; published with "
+        f"{[sorted(s) for s in published_dimension_sets(metric, namespace)]}"
+        for where, namespace, metric, names in watched
+        if names not in published_dimension_sets(metric, namespace)
     ]
     assert not wrong, "\n".join(wrong)
 
 
+def test_the_idle_tails_utilization_metrics_are_checked_in_their_own_namespaces(synthesized):
+    # The idle scale-in alarms watch instance and copy utilization, outside AWS/SageMaker.
+    namespaces = {namespace for _, namespace, _, _ in sagemaker_metrics_in(synthesized.assembly_dir)}
+    assert {"/aws/sagemaker/Endpoints", "/aws/sagemaker/InferenceComponents"} <= namespaces
+
+
 @pytest.mark.parametrize("metric", ["InvocationFailures", "NotificationFailures"])
 def test_async_failure_alarms_watch_the_endpoint_and_its_variant(synthesized, metric):
-    watched = [names for _, name, names in sagemaker_metrics_in(synthesized.assembly_dir) if name == metric]
+    watched = [names for _, _, name, names in sagemaker_metrics_in(synthesized.assembly_dir) if name == metric]
     assert watched and set(watched) == {frozenset({"EndpointName", "VariantName"})}
 
 
