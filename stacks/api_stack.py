@@ -14,7 +14,7 @@ from stacks.constructs.async_api_function import AsyncApiFunction
 from stacks.constructs.request_store import RequestStore
 from stacks.constructs.rest_api import InferenceRestApi
 from stacks.constructs.secure_storage import encryption_key, log_retention, payload_bucket_name, removal_policy_of
-from stacks.constructs.streaming_front import StreamingFront
+from stacks.constructs.streaming_front import StreamingFront, metrics_namespace_for
 from stacks.streaming_stack import StreamingStack
 
 # Lambda allows 4 KB for all of a function's environment variables together (Lambda quotas); the
@@ -111,6 +111,7 @@ class ApiStack(Stack):
                 "StreamingHandler",
                 settings=config.streaming_endpoint,
                 catalog=catalog,
+                metrics_namespace=metrics_namespace_for(config.resource_prefix),
                 components=[model.component for model in streaming.models.values()],
                 reserved_concurrency=settings.reserved_concurrency,
                 key=self.key,

@@ -16,6 +16,7 @@ from stacks.async_inference_stack import AsyncInferenceStack
 from stacks.config import EnvironmentConfig
 from stacks.constructs.async_endpoint import AsyncInferenceEndpoint
 from stacks.constructs.inference_component import InferenceComponentModel
+from stacks.constructs.streaming_front import StreamingFront
 from stacks.streaming_stack import StreamingStack
 
 WIDTH = 6  # four widgets to a row of 24 columns
@@ -56,8 +57,10 @@ def async_model_widgets(model: str, endpoint: AsyncInferenceEndpoint) -> list[cl
     ]
 
 
-def streaming_model_widgets(model: str, component: InferenceComponentModel) -> list[cloudwatch.IWidget]:
-    return [
+def streaming_model_widgets(
+    model: str, component: InferenceComponentModel, front: StreamingFront | None
+) -> list[cloudwatch.IWidget]:
+    widgets = [
         _graph(
             f"{model} (streaming): requests",
             [component.metric("Invocations", statistic="Sum").with_(label="invocations")],
@@ -80,6 +83,14 @@ def streaming_model_widgets(model: str, component: InferenceComponentModel) -> l
             ],
         ),
     ]
+    if front is not None:
+        widgets.append(
+            _graph(
+                f"{model} (streaming): time to first token (ms, a wake included)",
+                [front.metric_time_to_first_token(model, statistic=p).with_(label=p) for p in ("p50", "p90", "p99")],
+            )
+        )
+    return widgets
 
 
 def api_widgets(api: ApiStack) -> list[cloudwatch.IWidget]:
@@ -122,7 +133,8 @@ class DashboardStack(Stack):
         for model_name, model in async_inference.models.items():
             dashboard.add_widgets(*async_model_widgets(model_name, model.endpoint))
         for model_name, model in (streaming.models if streaming else {}).items():
-            dashboard.add_widgets(*streaming_model_widgets(model_name, model.component))
+            front = api.streaming_front if api is not None else None
+            dashboard.add_widgets(*streaming_model_widgets(model_name, model.component, front))
         if api is not None:
             dashboard.add_widgets(*api_widgets(api))
         CfnOutput(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -39,6 +40,7 @@ from sagemaker_stream import (
     create_control_plane_clients,
 )
 from sse_relay import HEADERS, TokenEventStreamResponse, next_events
+from stream_metrics import first_token_reporter
 from stream_settings import STREAMABLE_FORMATS, Settings
 from token_stream import Done, StreamFailure, TokenStream
 
@@ -58,6 +60,9 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
     endpoint = SageMakerStreamingEndpoint(client or create_client(settings), settings)
     # Per inference component name: whether a copy runs, and its wake.
     capacities = _component_capacities(settings.catalog) if settings.scale_to_zero else {}
+    def first_token(model: str, started: float):
+        return first_token_reporter(settings.metrics_namespace, model, started)
+
     hold_settings = HoldSettings(
         max_hold_seconds=settings.max_hold_seconds,
         keepalive_seconds=settings.hold_keepalive_seconds,
@@ -65,6 +70,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
     )
 
     async def generate_stream(request: Request) -> Response:
+        started = time.monotonic()
         try:
             generation = parse_generation_request(await _read_json_body(request))
         except InvalidRequest as error:
@@ -104,16 +110,21 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
                 return HeldStreamResponse(  # type: ignore[return-value]
                     capacity=capacity,
                     open_stream=lambda: endpoint.open(generation, model),
-                    relay=lambda upstream: TokenEventStreamResponse(upstream, headers_sent=True),
+                    relay=lambda upstream: TokenEventStreamResponse(
+                        upstream, headers_sent=True, on_first_token=first_token(model.name, started)
+                    ),
                     settings=hold_settings,
                     headers=HEADERS,
                 )
             headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
             return error_response(error.status, error.code, error.message, headers)
-        return TokenEventStreamResponse(upstream)  # type: ignore[return-value]
+        return TokenEventStreamResponse(  # type: ignore[return-value]
+            upstream, on_first_token=first_token(model.name, started)
+        )
 
     async def chat_completions(request: Request) -> Response:
         """OpenAI Chat Completions; errors in OpenAI's shape (see openai_chat)."""
+        started = time.monotonic()
         try:
             chat = parse_chat_request(strict_json.parse_body(await _read_json_body(request)), settings.catalog)
         except strict_json.JsonRejected as error:
@@ -135,7 +146,8 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
                     capacity=capacity,
                     open_stream=lambda: endpoint.open_body(chat.container_body(), chat.model),
                     relay=lambda upstream: TokenEventStreamResponse(
-                        upstream, formatter=ChatChunks(chat), headers_sent=True
+                        upstream, formatter=ChatChunks(chat), headers_sent=True,
+                        on_first_token=first_token(chat.model.name, started),
                     ),
                     settings=replace(hold_settings, status_events=False),
                     headers=HEADERS,
@@ -147,7 +159,9 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
                 await anyio.to_thread.run_sync(capacity.ensure)
             return _chat_error(_chat_refusal(error))
         if chat.stream:
-            return TokenEventStreamResponse(upstream, formatter=ChatChunks(chat))  # type: ignore[return-value]
+            return TokenEventStreamResponse(  # type: ignore[return-value]
+                upstream, formatter=ChatChunks(chat), on_first_token=first_token(chat.model.name, started)
+            )
         try:
             return await anyio.to_thread.run_sync(_complete, upstream, chat)
         finally:

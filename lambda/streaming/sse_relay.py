@@ -61,7 +61,8 @@ class TokenEventStreamResponse:
 
     ``formatter`` turns each batch of events into the bytes to send: this module's own events by
     default, ``openai_chat.ChatChunks`` for ``/v1/chat/completions``. ``headers_sent`` is True when
-    a held response (hold.py) has already started the stream.
+    a held response (hold.py) has already started the stream. ``on_first_token`` is called once,
+    after the first token has been sent (stream_metrics.py).
     """
 
     def __init__(
@@ -71,11 +72,13 @@ class TokenEventStreamResponse:
         formatter: Callable[[Iterable[StreamEvent]], bytes] = format_events,
         *,
         headers_sent: bool = False,
+        on_first_token: Callable[[], None] | None = None,
     ) -> None:
         self._upstream = upstream
         self._decoder = decoder or TokenStream()
         self._formatter = formatter
         self._headers_sent = headers_sent
+        self._on_first_token = on_first_token
         self._parts: Iterator[bytes] = upstream.parts()
         self._complete = False
 
@@ -107,6 +110,9 @@ class TokenEventStreamResponse:
                         "more_body": True,
                     }
                 )
+                if self._on_first_token is not None and any(type(event) is Token for event in events):
+                    self._on_first_token()
+                    self._on_first_token = None
             self._complete = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:

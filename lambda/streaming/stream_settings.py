@@ -27,13 +27,16 @@ class Settings:
     hold_keepalive_seconds: float = 15.0
     # How often a held request tries the endpoint: the delay between a copy starting and its first token.
     hold_poll_seconds: float = 0.5
+    # CloudWatch namespace of the front's time-to-first-token metric (stream_metrics.py); none: not published.
+    metrics_namespace: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Read ``MODEL_CATALOG`` (required, see inference_common.catalog),
         ``UPSTREAM_READ_TIMEOUT_SECONDS`` (default 60), ``UPSTREAM_MAX_ATTEMPTS`` (default 2),
         ``SCALE_TO_ZERO`` (true | false, default false), ``MAX_HOLD_SECONDS`` (default 600),
-        ``HOLD_KEEPALIVE_SECONDS`` (default 15) and ``HOLD_POLL_SECONDS`` (default 0.5)."""
+        ``HOLD_KEEPALIVE_SECONDS`` (default 15), ``HOLD_POLL_SECONDS`` (default 0.5) and
+        ``METRICS_NAMESPACE`` (optional)."""
         try:
             catalog = ModelCatalog.from_environ(environ)
         except CatalogError as error:
@@ -49,6 +52,7 @@ class Settings:
             max_hold_seconds=_positive_seconds(environ, "MAX_HOLD_SECONDS", 600.0),
             hold_keepalive_seconds=_positive_seconds(environ, "HOLD_KEEPALIVE_SECONDS", 15.0),
             hold_poll_seconds=_positive_seconds(environ, "HOLD_POLL_SECONDS", 0.5),
+            metrics_namespace=environ.get("METRICS_NAMESPACE") or None,
         )
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -14,6 +15,14 @@ from stacks.constructs.python_function import PythonFunction
 
 # The AWS account that publishes the Lambda Web Adapter layer in every commercial region.
 WEB_ADAPTER_ACCOUNT = "753240598075"
+# What lambda/streaming/stream_metrics.py publishes, in embedded metric format.
+TIME_TO_FIRST_TOKEN = "TimeToFirstToken"
+MODEL_DIMENSION = "Model"
+
+
+def metrics_namespace_for(resource_prefix: str) -> str:
+    """The environment's own CloudWatch namespace for the front's metrics (not AWS/: that prefix is AWS's)."""
+    return f"LLMHosting/{resource_prefix}"
 
 
 class StreamingFront(Construct):
@@ -29,6 +38,7 @@ class StreamingFront(Construct):
         *,
         settings: StreamingEndpointConfig,
         catalog: str,
+        metrics_namespace: str,
         components: list[InferenceComponentModel],
         reserved_concurrency: int,
         key: kms.IKey,
@@ -36,6 +46,7 @@ class StreamingFront(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
+        self.metrics_namespace = metrics_namespace
         stack = Stack.of(self)
         adapter = lambda_.LayerVersion.from_layer_version_arn(
             self,
@@ -62,6 +73,7 @@ class StreamingFront(Construct):
                 "SCALE_TO_ZERO": "true" if settings.scale_to_zero else "false",
                 "MAX_HOLD_SECONDS": str(settings.max_hold_seconds),
                 "HOLD_KEEPALIVE_SECONDS": str(settings.hold_keepalive_seconds),
+                "METRICS_NAMESPACE": metrics_namespace,
             },
             key=key,
             log_retention=log_retention,
@@ -78,3 +90,13 @@ class StreamingFront(Construct):
         self.function = self.handler.function
         for component in components:
             component.grant_invoke_with_response_stream(self.handler.role)
+
+    def metric_time_to_first_token(self, model: str, *, statistic: str = "p90") -> cloudwatch.Metric:
+        """From a request's arrival to its first token's send, per model; a wake from zero included."""
+        return cloudwatch.Metric(
+            namespace=self.metrics_namespace,
+            metric_name=TIME_TO_FIRST_TOKEN,
+            dimensions_map={MODEL_DIMENSION: model},
+            statistic=statistic,
+            period=Duration.minutes(5),
+        )

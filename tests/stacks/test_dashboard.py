@@ -79,3 +79,18 @@ def test_every_sagemaker_metric_on_the_dashboard_has_a_dimension_set_sagemaker_p
 def test_the_dashboard_link_is_a_stack_output(synthesized, stage):
     outputs = Template.from_stack(synthesized.stages[stage].dashboard).find_outputs("DashboardUrl")
     assert outputs
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_every_streaming_models_time_to_first_token_is_graphed_as_the_front_publishes_it(synthesized, bodies, stage):
+    stage_ = synthesized.stages[stage]
+    environment = Template.from_stack(stage_.api).find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "run.sh"}}
+    )
+    (front,) = environment.values()
+    namespace = front["Properties"]["Environment"]["Variables"]["METRICS_NAMESPACE"]
+    assert namespace == f"LLMHosting/{stage_.config.resource_prefix}"
+    # The front's EMF line (lambda/streaming/stream_metrics.py): this name, this one dimension, per model.
+    graphed = {tuple(metric[:4]) for metric in metrics(bodies[stage])}
+    for model in stage_.config.streaming_models:
+        assert (namespace, "TimeToFirstToken", "Model", model) in graphed

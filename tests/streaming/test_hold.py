@@ -253,3 +253,15 @@ def test_a_one_shot_chat_completion_to_a_cold_model_is_a_503_that_starts_the_wak
     while stand_in.wakes(name) == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert stand_in.wakes(name) == 1 and stand_in.desired_copies(name) == 1
+
+
+def test_a_held_streams_time_to_first_token_counts_the_wait_for_its_copy(emulator, cold_model, capfd):
+    _, relay = cold_model
+    url = relay(metrics_namespace="LLMHosting/llm-test")
+    scenario = emulator.script(parts(tgi_stream(["a"]), []))
+    capfd.readouterr()
+    with generate(url, scenario.key) as call:
+        assert [e.event for e in call.events()][-1] == "done"
+
+    [record] = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert record["TimeToFirstToken"] >= COLD_START_SECONDS * 1000

@@ -369,3 +369,30 @@ def test_a_lone_surrogate_from_the_model_is_relayed_as_its_json_escape_with_ever
         raw = call.response.read()
     assert b'data: {"token": "\\ud800"}' in raw
     assert raw.endswith(b'event: done\ndata: {"generated_text": "a\\ud800b"}\n\n')
+
+
+def test_the_time_to_first_token_is_published_once_per_stream_as_an_embedded_metric(emulator, relay_for, capfd):
+    url = relay_for(metrics_namespace="LLMHosting/llm-test")
+    events = tgi_stream(["a", "b"]).split(b"\n\n")
+    scenario = emulator.script([Part(events[0] + b"\n\n", delay=0.3), Part(b"\n\n".join(events[1:]), delay=0.1)])
+    capfd.readouterr()
+    with generate(url, scenario.key) as call:
+        assert wire(call) == tokens_then_done(["a", "b"])
+
+    [record] = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert record["_aws"]["CloudWatchMetrics"] == [
+        {"Namespace": "LLMHosting/llm-test", "Dimensions": [["Model"]],
+         "Metrics": [{"Name": "TimeToFirstToken", "Unit": "Milliseconds"}]}
+    ]
+    assert record["Model"] == "default"
+    # Timed from the request's arrival to the first token's send: the model's 0.3 s before its first part.
+    assert record["TimeToFirstToken"] >= 300
+    assert abs(record["_aws"]["Timestamp"] / 1000 - time.time()) < 60
+
+
+def test_without_a_metrics_namespace_the_front_prints_no_metric(emulator, relay_url, capfd):
+    scenario = emulator.script(parts(tgi_stream(["a"]), cuts=[]))
+    capfd.readouterr()
+    with generate(relay_url, scenario.key) as call:
+        wire(call)
+    assert '"_aws"' not in capfd.readouterr().out
