@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stacks.stack_names import is_stack_of
+
 # CloudFormation's ListStacks also lists deleted stacks (for 90 days); these hold nothing.
 _GONE = {"DELETE_COMPLETE"}
 
@@ -29,7 +31,7 @@ def deployed_stack_names(cloudformation, resource_prefix: str) -> set[str]:
     names = set()
     for page in cloudformation.get_paginator("list_stacks").paginate():
         for summary in page["StackSummaries"]:
-            if summary["StackStatus"] not in _GONE and summary["StackName"].startswith(f"{resource_prefix}-"):
+            if summary["StackStatus"] not in _GONE and is_stack_of(summary["StackName"], resource_prefix):
                 names.add(summary["StackName"])
     return names
 

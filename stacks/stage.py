@@ -10,6 +10,7 @@ from stacks.async_inference_stack import AsyncInferenceStack
 from stacks.config import EnvironmentConfig
 from stacks.dashboard_stack import DashboardStack
 from stacks.nag import write_acknowledgements_to_templates
+from stacks.stack_names import API, ASYNC_INFERENCE, DASHBOARD, STREAMING, stack_name
 from stacks.streaming_stack import StreamingStack
 
 
@@ -22,7 +23,7 @@ class InferenceStage(Stage):
             self,
             "AsyncInference",
             config=config,
-            stack_name=f"{config.resource_prefix}-async-inference",
+            stack_name=stack_name(config.resource_prefix, ASYNC_INFERENCE),
             description=f"{config.stage_name}: async SageMaker endpoints (one per async model) that scale to zero",
         )
         self.streaming = None
@@ -32,7 +33,7 @@ class InferenceStage(Stage):
                 "Streaming",
                 config=config,
                 alarm_recipients=self.async_inference.alarm_recipients,
-                stack_name=f"{config.resource_prefix}-streaming",
+                stack_name=stack_name(config.resource_prefix, STREAMING),
                 description=f"{config.stage_name}: real-time token-streaming endpoint (one inference component per model)",
             )
         self.api = None
@@ -43,7 +44,7 @@ class InferenceStage(Stage):
                 config=config,
                 async_inference=self.async_inference,
                 streaming=self.streaming,
-                stack_name=f"{config.resource_prefix}-api",
+                stack_name=stack_name(config.resource_prefix, API),
                 description=f"{config.stage_name}: IAM-authenticated inference API and its handlers",
             )
         self.dashboard = DashboardStack(
@@ -53,7 +54,7 @@ class InferenceStage(Stage):
             async_inference=self.async_inference,
             streaming=self.streaming,
             api=self.api,
-            stack_name=f"{config.resource_prefix}-dashboard",
+            stack_name=stack_name(config.resource_prefix, DASHBOARD),
             description=f"{config.stage_name}: the environment's CloudWatch dashboard, per model",
         )
         write_acknowledgements_to_templates(self)

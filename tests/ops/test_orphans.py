@@ -46,6 +46,12 @@ def test_a_deleted_stack_and_other_environments_stacks_are_not_orphans(cloudform
     assert orphaned(cloudformation, resource_prefix=prefix, expected=set()) == []
 
 
+def test_the_stacks_of_an_environment_whose_prefix_extends_this_ones_are_not_orphans(cloudformation, prefix):
+    # llm-dev and llm-dev-eu in one account: the refusal must never name the other's stack.
+    deploy(cloudformation, f"{prefix}-eu-streaming", f"{prefix}-eu-api", f"{prefix}-api")
+    assert orphaned(cloudformation, resource_prefix=prefix, expected=set()) == [f"{prefix}-api"]
+
+
 def test_the_refusal_names_the_command_that_removes_each_orphan():
     message = refusal("Dev", "eu-west-1", ["llm-dev-streaming"])
     assert "aws cloudformation delete-stack --region eu-west-1 --stack-name llm-dev-streaming" in message
