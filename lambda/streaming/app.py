@@ -60,7 +60,9 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
     endpoint = SageMakerStreamingEndpoint(client or create_client(settings), settings)
     # Per inference component name: whether a copy runs, and its wake.
     capacities = _component_capacities(settings.catalog) if settings.scale_to_zero else {}
+
     def first_token(model: str, started: float):
+        """Publishes the request's time to first token once it is sent (stream_metrics.py)."""
         return first_token_reporter(settings.metrics_namespace, model, started)
 
     hold_settings = HoldSettings(
