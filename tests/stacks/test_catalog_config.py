@@ -46,6 +46,7 @@ def test_misspelt_region_is_refused_with_the_nearest_region(tmp_path):
 
 def test_framework_without_an_image_in_the_region_is_refused(tmp_path):
     data = with_change("models.chat.container.framework", "vllm")
+    del data["models"]["chat"]["container"]["version"]  # the shipped LMI pin; vLLM's newest instead
     del data["models"]["chat"]["streaming"]
     data.update(account="111111111111", region="cn-north-1")
     message = config_error(tmp_path, data)
@@ -131,8 +132,9 @@ def test_copies_that_never_scale_to_zero_count_at_their_minimum(tmp_path):
 
 
 def test_a_vllm_model_may_stream_since_the_front_normalises_its_chat_chunks(tmp_path):
-    path = write_config(tmp_path, with_change("models.small.container.framework", "vllm"))
-    assert load_environment_config(path).models["small"].container.framework == "vllm"
+    data = with_change("models.small.container.framework", "vllm")
+    del data["models"]["small"]["container"]["version"]
+    assert load_environment_config(write_config(tmp_path, data)).models["small"].container.framework == "vllm"
 
 
 def test_exactly_one_model_is_the_default(tmp_path):
