@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from langchain_openai import ChatOpenAI
@@ -30,3 +32,16 @@ def test_stream_yields_the_answer_in_chunks(chat):
 
     assert "".join(chunks) == "This is the local model. You said: Name three colours"
     assert len([c for c in chunks if c]) == 10  # one per word
+
+
+def test_async_invoke_needs_the_signing_client_for_async_calls_too(local_api, caller_credentials):
+    # ChatOpenAI's async methods use http_async_client, never http_client.
+    chat = ChatOpenAI(
+        model=MODEL, base_url=f"{local_api.url}v1", api_key="unused", max_retries=0,
+        http_client=httpx.Client(auth=SigV4Auth(region="eu-west-1")),
+        http_async_client=httpx.AsyncClient(auth=SigV4Auth(region="eu-west-1")),
+    )
+
+    answer = asyncio.run(chat.ainvoke("Name three colours"))
+
+    assert answer.content == "This is the local model. You said: Name three colours"

@@ -3,6 +3,8 @@ write against any OpenAI-compatible API works here unchanged, errors included.""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import openai
 import pytest
@@ -95,3 +97,19 @@ def test_a_failure_mid_stream_raises_after_the_tokens_before_it(client):
 
     assert received == ["This", " is"]
     assert "failed during generation" in raised.value.message
+
+
+def test_the_async_client_signs_with_the_same_auth(local_api, caller_credentials):
+    # httpx reads the body before an Auth with requires_request_body runs, in async clients too.
+    async def ask() -> tuple[list[str], str]:
+        async with httpx.AsyncClient(auth=SigV4Auth(region="eu-west-1")) as http:
+            client = openai.AsyncOpenAI(base_url=f"{local_api.url}v1", api_key="unused", max_retries=0, http_client=http)
+            models = [model.id async for model in client.models.list()]
+            stream = await client.chat.completions.create(model=MODEL, messages=HELLO, stream=True)
+            text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+            return models, text
+
+    models, text = asyncio.run(ask())
+
+    assert models == [MODEL, "small"]
+    assert text == "This is the local model. You said: Hello there"
