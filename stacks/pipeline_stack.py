@@ -151,7 +151,12 @@ class PipelineStack(Stack):
                 principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
                 actions=["s3:PutObject"],
                 resources=[logs_bucket.arn_for_objects("artifacts/*")],
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+                # S3 user guide, "Enabling Amazon S3 server access logging": scope the logging
+                # service to the source bucket and account, as the environments' buckets do.
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {"aws:SourceArn": bucket.bucket_arn},
+                },
             )
         )
         cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(

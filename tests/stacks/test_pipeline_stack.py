@@ -223,3 +223,23 @@ def test_preflight_checks_orphans_then_quotas_through_the_bootstrap_lookup_role_
         if statement["Action"] == "sts:AssumeRole" and role in json.dumps(statement["Resource"])
     ]
     assert statements and all(statement["Resource"] == role for statement in statements)
+
+
+def test_s3_may_deliver_the_artifact_buckets_access_logs_and_only_those(pipeline):
+    (artifacts_id,) = [
+        i for i, b in pipeline.find_resources("AWS::S3::Bucket").items()
+        if b["Properties"].get("LoggingConfiguration", {}).get("LogFilePrefix") == "artifacts/"
+    ]
+    log_bucket = pipeline.find_resources("AWS::S3::Bucket")[artifacts_id]["Properties"]["LoggingConfiguration"][
+        "DestinationBucketName"
+    ]["Ref"]
+    (policy,) = [
+        p for p in pipeline.find_resources("AWS::S3::BucketPolicy").values() if p["Properties"]["Bucket"] == {"Ref": log_bucket}
+    ]
+    (allow,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    # S3 user guide, "Enabling Amazon S3 server access logging": the logging service principal,
+    # scoped to the source bucket and account.
+    assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert allow["Action"] == "s3:PutObject"
+    assert allow["Condition"]["ArnLike"] == {"aws:SourceArn": {"Fn::GetAtt": [artifacts_id, "Arn"]}}
+    assert "aws:SourceAccount" in allow["Condition"]["StringEquals"]
