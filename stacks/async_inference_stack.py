@@ -15,6 +15,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig, ModelConfig
 from stacks.constructs.async_endpoint import AsyncInferenceEndpoint
 from stacks.constructs.backlog_scaling import BacklogScaling
+from stacks.constructs.sagemaker_scaling import wake_cooldown
 from stacks.constructs.alarms import AlarmRecipients, notify_when
 from stacks.constructs.secure_topic import SecureTopic, TopicPublisher
 from stacks.constructs.secure_storage import (
@@ -75,6 +76,7 @@ class AsyncModel(Construct):
             target_backlog_per_instance=scaling.target_backlog_per_instance,
             scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_seconds),
             scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_seconds),
+            wake_cooldown=wake_cooldown(model.container.startup_health_check_timeout_seconds),
             idle_minutes=scaling.idle_minutes,
         )
         thresholds = model.async_.alarms

@@ -12,6 +12,7 @@ from stacks.config import EnvironmentConfig, ModelConfig, StreamingEndpointConfi
 from stacks.constructs.alarms import AlarmRecipients, notify_when
 from stacks.constructs.copy_scaling import CopyScaling
 from stacks.constructs.inference_component import InferenceComponentModel
+from stacks.constructs.sagemaker_scaling import wake_cooldown
 from stacks.constructs.secure_storage import encryption_key, log_retention, removal_policy_of
 from stacks.constructs.streaming_endpoint import StreamingEndpoint
 
@@ -58,6 +59,7 @@ class StreamingModel(Construct):
             target_invocations_per_copy=streaming.target_invocations_per_copy,
             scale_in_cooldown=Duration.seconds(streaming.scale_in_cooldown_seconds),
             scale_out_cooldown=Duration.seconds(streaming.scale_out_cooldown_seconds),
+            wake_cooldown=wake_cooldown(model.container.startup_health_check_timeout_seconds),
             alarm_recipients=alarm_recipients,
             idle_minutes=streaming.idle_minutes,
         )

@@ -47,6 +47,7 @@ class BacklogScaling(Construct):
         target_backlog_per_instance: float,
         scale_in_cooldown: Duration,
         scale_out_cooldown: Duration,
+        wake_cooldown: Duration,
         idle_minutes: int,
     ) -> None:
         super().__init__(scope, id)
@@ -92,7 +93,7 @@ class BacklogScaling(Construct):
             self.backlog_without_capacity_alarm,
             target=self.target,
             name=policy_name(endpoint.endpoint_name, "scale-out-from-zero"),
-            cooldown=scale_out_cooldown,
+            cooldown=wake_cooldown,
             aggregation=appscaling.MetricAggregationType.AVERAGE,
         )
         self.idle_scale_in = (

@@ -46,6 +46,7 @@ class CopyScaling(Construct):
         target_invocations_per_copy: float,
         scale_in_cooldown: Duration,
         scale_out_cooldown: Duration,
+        wake_cooldown: Duration,
         alarm_recipients: AlarmRecipients,
         idle_minutes: int,
     ) -> None:
@@ -94,7 +95,7 @@ class CopyScaling(Construct):
                 self.no_capacity_alarm,
                 target=self.target,
                 name=policy_name(component.inference_component_name, "scale-out-from-zero"),
-                cooldown=scale_out_cooldown,
+                cooldown=wake_cooldown,
                 aggregation=appscaling.MetricAggregationType.MAXIMUM,
             )
         else:

@@ -79,6 +79,26 @@ def policy_name(scaled_resource: str, purpose: str) -> str:
     return f"{scaled_resource}-{purpose}"
 
 
+# AWS documents no launch time for a GPU instance; this is what the wake's cooldown allows for it
+# on top of the container's own start bound (below).
+INSTANCE_START_ALLOWANCE_SECONDS = 600
+
+
+def wake_cooldown(startup_health_check_timeout_seconds: int) -> Duration:
+    """The wake policy's cooldown: as long as capacity may take to start from zero.
+
+    A step policy "will continue to respond to additional alarm breaches" until its alarm returns
+    to OK, and during its cooldown the unit already added counts towards the next one (Application
+    Auto Scaling User Guide, "Step scaling policies" and StepScalingPolicyConfiguration.Cooldown).
+    A wake alarm stays in ALARM while the first unit starts (no capacity yet, requests still
+    refused or queued), so a cooldown shorter than the start would add a second instance or copy
+    for one request. As long as the start (an instance, then the container within its startup
+    health check timeout), a repeat adds nothing while the first unit starts, and one more only if
+    that start failed.
+    """
+    return Duration.seconds(INSTANCE_START_ALLOWANCE_SECONDS + startup_health_check_timeout_seconds)
+
+
 def add_one_when(
     scope: Construct,
     alarm: cloudwatch.Alarm,

@@ -243,3 +243,26 @@ def test_always_on_inference_components_have_no_idle_policy(synthesized, stage):
     streaming = synthesized.template(stage, "streaming")
     assert idle_alarms(streaming, "ConcurrentRequestsPerCopy") == []
     assert {p.get("DisableScaleIn", False) for p in target_tracking_policies(streaming)} == {False}
+
+
+def wake_cooldowns(template: Template) -> list[int]:
+    return sorted(
+        policy["Properties"]["StepScalingPolicyConfiguration"]["Cooldown"]
+        for policy in resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+        if policy["Properties"]["PolicyName"].endswith("-scale-out-from-zero")
+    )
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_a_wake_adds_one_unit_however_long_its_start_keeps_the_wake_alarm_in_alarm(synthesized, stage):
+    # A step policy keeps acting while its alarm stays in ALARM, once per cooldown (Application
+    # Auto Scaling User Guide, "Step scaling policies"); the wake alarm stays there until the unit
+    # runs. Its cooldown covers an instance's launch and the container's startup bound.
+    config = CONFIGS[stage]
+    starts = {
+        "async": [m.container.startup_health_check_timeout_seconds for m in config.async_models.values()],
+        "streaming": [m.container.startup_health_check_timeout_seconds for m in config.streaming_models.values()]
+        if config.streaming_endpoint.scale_to_zero else [],
+    }
+    assert wake_cooldowns(synthesized.template(stage)) == sorted(600 + s for s in starts["async"])
+    assert wake_cooldowns(synthesized.template(stage, "streaming")) == sorted(600 + s for s in starts["streaming"])
