@@ -137,7 +137,11 @@ def main(environ: dict[str, str]) -> int:
             print("Try:", flush=True)
             print(example(api.url, api.catalog["default"], identities[0]), flush=True)
             print("Ctrl-C stops it.", flush=True)
-            stop.wait()
+            # With a timeout: a signal that the kernel hands to one of the stand-ins' threads only
+            # flags Python's main thread, which runs its handler when it next runs bytecode; a
+            # wait with no timeout would sleep through Ctrl-C and SIGTERM.
+            while not stop.wait(timeout=0.2):
+                pass
             # A stand-in that hangs in its clean-up must not keep a stopped server alive.
             watchdog = threading.Timer(STOP_DEADLINE_SECONDS, _give_up_stopping)
             watchdog.daemon = True
