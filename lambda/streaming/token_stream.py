@@ -72,8 +72,8 @@ import json
 import json.decoder
 import json.scanner
 import re
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 MAX_LINE_BYTES = 1024 * 1024
@@ -166,14 +166,13 @@ class TokenStream:
                 return self._fail([], LineTooLong(self._max_line_bytes))
             pending += part
             return []
+        if pending:
+            # Lines are read in place from the one buffer, then the tail moves to its front.
+            pending += part
+            return self._decode_pending()
         events: list[StreamEvent] = []
         try:
-            if pending:
-                # Lines are read in place from the one buffer, then the tail moves to its front.
-                pending += part
-                del pending[: self._decode_lines(pending, events)]
-            else:
-                pending += part[self._decode_lines(part, events) :]
+            pending += part[self._decode_lines(part, events) :]
         except TokenStreamError as violation:
             self._fail(events, violation)
         return events
