@@ -183,13 +183,11 @@ class TokenStream:
 
         What a relay calls to wait for its next events, and the decoder's fast loop: a part that
         completes no line (most of them: a part is often much smaller than a line) costs one turn
-        of this loop, and a part that completes a plain token line one match, with no call and no
-        list for either."""
+        of this loop, and a part that completes a plain token line one ``_plain_token`` match."""
         if self._finished:
             return []
         pending = self._pending
         limit = self._max_line_bytes
-        canonical_token = _CANONICAL_TOKEN
         for part in parts:
             if b"\n" not in part:
                 if len(pending) + len(part) > limit:
@@ -197,23 +195,15 @@ class TokenStream:
                 pending += part
                 continue
             pending += part
-            canonical = canonical_token(pending)
-            if canonical is not None and (end := canonical.end()) <= limit:
-                raw = canonical[canonical.lastindex]
-                if b"\\" not in raw:
-                    try:
-                        text = raw.decode("utf-8")
-                    except UnicodeDecodeError:
-                        pass  # the full parse below names it
-                    else:
-                        del pending[:end]
-                        events: list[StreamEvent] = [Token(text)] if text else []
-                        if b"\n" in pending or len(pending) > limit:
-                            events += self._decode_pending()
-                        if events:
-                            return events
-                        continue
-            events = self._decode_pending()
+            plain = _plain_token(pending, 0, limit)
+            if plain is not None:
+                text, end = plain
+                del pending[:end]
+                events: list[StreamEvent] = [Token(text)] if text else []
+                if b"\n" in pending or len(pending) > limit:
+                    events += self._decode_pending()
+            else:
+                events = self._decode_pending()
             if events:
                 return events
         return self.finish()
@@ -230,7 +220,6 @@ class TokenStream:
     def _decode_lines(self, buffer: bytes | bytearray, events: list[StreamEvent]) -> int:
         """Decode every complete line of ``buffer``; return where its unterminated tail starts."""
         limit = self._max_line_bytes
-        canonical_token = _CANONICAL_TOKEN
         find = buffer.find
         start = 0
         while True:
@@ -239,20 +228,12 @@ class TokenStream:
                 if len(buffer) - start > limit:
                     raise LineTooLong(limit)
                 return start
-            canonical = canonical_token(buffer, start)
-            # The match spans the line and the blank lines after it; a span over the limit takes
-            # the general path, which measures the line itself.
-            if canonical is not None and (end := canonical.end()) - start <= limit:
-                raw = canonical[canonical.lastindex]
-                try:
-                    text = raw.decode("utf-8") if b"\\" not in raw else _escaped_text(raw)
-                except ValueError:
-                    pass  # invalid UTF-8 or a bad escape: the full parse below names it
-                else:
-                    if text:
-                        events.append(Token(text))
-                    start = end
-                    continue
+            plain = _plain_token(buffer, start, limit)
+            if plain is not None:
+                text, start = plain
+                if text:
+                    events.append(Token(text))
+                continue
             if newline - start > limit:
                 raise LineTooLong(limit)
             if newline > start:
@@ -454,6 +435,20 @@ _scan_string = json.decoder.scanstring
 def _escaped_text(raw: bytes) -> str:
     """A captured JSON string body with escapes, decoded by json's own C string scanner."""
     return _scan_string(f'"{raw.decode("utf-8")}"', 1)[0]
+
+
+def _plain_token(buffer: bytes | bytearray, start: int, limit: int) -> tuple[str, int] | None:
+    """The text of the plain token line at ``start`` and where the blank lines after it end; None
+    when the line must take the full parse (another shape, invalid UTF-8 or escape, a span over
+    ``limit``: the full parse measures and names it)."""
+    canonical = _CANONICAL_TOKEN(buffer, start)
+    if canonical is None or (end := canonical.end()) - start > limit:
+        return None
+    raw = canonical[canonical.lastindex]
+    try:
+        return (raw.decode("utf-8") if b"\\" not in raw else _escaped_text(raw)), end
+    except ValueError:
+        return None
 
 
 _scan_json = json.scanner.make_scanner(json.JSONDecoder())
