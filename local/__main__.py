@@ -27,8 +27,6 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STOP_DEADLINE_SECONDS = 10
-"""How long the stand-ins may take to stop after Ctrl-C or SIGTERM."""
 
 
 class UsageError(Exception):
@@ -142,10 +140,6 @@ def main(environ: dict[str, str]) -> int:
             # wait with no timeout would sleep through Ctrl-C and SIGTERM.
             while not stop.wait(timeout=0.2):
                 pass
-            # A stand-in that hangs in its clean-up must not keep a stopped server alive.
-            watchdog = threading.Timer(STOP_DEADLINE_SECONDS, _give_up_stopping)
-            watchdog.daemon = True
-            watchdog.start()
     except OSError as error:
         print(f"error: cannot start the local API on port {port}: {error.strerror or error}", file=sys.stderr)
         return 1
@@ -153,15 +147,5 @@ def main(environ: dict[str, str]) -> int:
     return 0
 
 
-def _give_up_stopping() -> None:
-    print(f"Local API stopped (its clean-up took over {STOP_DEADLINE_SECONDS:g} s and was cut short).", flush=True)
-    os._exit(0)
-
-
 if __name__ == "__main__":
-    code = main(dict(os.environ))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # A request still in flight holds a worker thread of the streaming front (a model read, up to
-    # its read timeout); Python would wait for it before exiting. A stopped server does not.
-    os._exit(code)
+    sys.exit(main(dict(os.environ)))

@@ -72,7 +72,7 @@ class LocalProcess:
         return time.monotonic() - started
 
     def stop(self, signal_number: int = signal.SIGTERM, timeout: float = 30) -> int:
-        # local/__main__.py cuts its own clean-up short at STOP_DEADLINE_SECONDS (10 s); the rest is slack for a loaded CI machine.
+        # A stop takes 2-3 s (the stand-ins' servers poll for shutdown); the rest is slack for a loaded CI machine.
         self.process.send_signal(signal_number)
         code = self.process.wait(timeout=timeout)
         self._reader.join(timeout=5)
