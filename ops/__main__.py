@@ -56,21 +56,13 @@ def cost(args: argparse.Namespace, configs) -> int:
     return 0
 
 
-_PLACEHOLDER_DOMAINS = ("example.com", "example.net", "example.org")
-
-
-def placeholder_recipients(config) -> list[str]:
-    """Alarm addresses at the domains RFC 2606 reserves for examples, such as the shipped configs' own."""
-    return [address for address in config.alarms.email if address.rsplit("@", 1)[-1].lower() in _PLACEHOLDER_DOMAINS]
-
-
 def preflight(args: argparse.Namespace, configs) -> int:
     from ops.capacity import instance_needs
     from ops.quotas import preflight as check_quotas
     from ops.quotas import render
 
     config = _stage(configs, args.stage)
-    if not config.sandbox and (placeholders := placeholder_recipients(config)):
+    if not config.sandbox and (placeholders := config.alarms.placeholder_addresses):
         print(
             f"error: {config.stage_name}: alarms.email lists {', '.join(placeholders)}, a placeholder (RFC 2606 "
             f"reserved domain): no alarm would reach anyone. Put the on-call address in the environment's config "

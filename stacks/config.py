@@ -240,6 +240,9 @@ class AsyncAlarmConfig(_Model):
     evaluation_periods: Annotated[int, Field(ge=1, le=60)] = 3
 
 
+_EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org")
+
+
 class AlarmRecipientsConfig(_Model):
     """Who is told when any alarm of the environment changes state.
 
@@ -260,6 +263,12 @@ class AlarmRecipientsConfig(_Model):
             if not _EMAIL.match(address):
                 raise ValueError(f"{address!r} is not an email address such as 'platform-oncall@example.com'")
         return value
+
+    @property
+    def placeholder_addresses(self) -> list[str]:
+        """Addresses at the domains RFC 2606 reserves for examples, such as the shipped configs' own:
+        synth accepts them (a fresh clone synthesizes); the deploy preflight refuses them."""
+        return [address for address in self.email if address.rsplit("@", 1)[-1].lower() in _EXAMPLE_DOMAINS]
 
     @field_validator("topic_arns")
     @classmethod
