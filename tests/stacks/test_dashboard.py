@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Template
 
 from stacks.constructs.sagemaker_metrics import published_dimension_sets
 from tests.stacks.conftest import STAGE_NAMES
+
+_STREAM_METRICS = Path(__file__).resolve().parents[2] / "lambda" / "streaming" / "stream_metrics.py"
+_spec = importlib.util.spec_from_file_location("stream_metrics", _STREAM_METRICS)
+stream_metrics = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(stream_metrics)
 
 
 def dashboard_body(template: Template) -> dict:
@@ -90,7 +97,12 @@ def test_every_streaming_models_time_to_first_token_is_graphed_as_the_front_publ
     (front,) = environment.values()
     namespace = front["Properties"]["Environment"]["Variables"]["METRICS_NAMESPACE"]
     assert namespace == f"LLMHosting/{stage_.config.resource_prefix}"
-    # The front's EMF line (lambda/streaming/stream_metrics.py): this name, this one dimension, per model.
     graphed = {tuple(metric[:4]) for metric in metrics(bodies[stage])}
     for model in stage_.config.streaming_models:
-        assert (namespace, "TimeToFirstToken", "Model", model) in graphed
+        # What the front prints for this model (lambda/streaming/stream_metrics.py), read back as
+        # CloudWatch extracts it: namespace, metric name, and the dimension with its value.
+        record = json.loads(stream_metrics.time_to_first_token_record(namespace, model, 0.1, timestamp_ms=0))
+        [definition] = record["_aws"]["CloudWatchMetrics"]
+        [[dimension]] = definition["Dimensions"]
+        [published] = definition["Metrics"]
+        assert (definition["Namespace"], published["Name"], dimension, record[dimension]) in graphed
