@@ -246,13 +246,11 @@ class _TgiEvents:
 
 
 def _decode_all(events: Iterable[dict]) -> int:
-    """As the relay reads (sse_relay.next_events): the parts' bytes, then ``read`` until the end."""
-    decoder = token_stream.TokenStream()
+    """As the relay reads (sse_relay.next_events): the parts' bytes, then the decoder's ``events``."""
     parts = (event["PayloadPart"]["Bytes"] for event in events)
     tokens = 0
-    while not decoder.finished:
-        for decoded in decoder.read(parts):
-            tokens += isinstance(decoded, token_stream.Token)
+    for decoded in token_stream.TokenStream().events(parts):
+        tokens += isinstance(decoded, token_stream.Token)
     if tokens == 0:
         raise RuntimeError("the benchmark stream decoded to no token")
     return tokens

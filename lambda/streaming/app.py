@@ -185,9 +185,9 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Starl
 def _complete(upstream: ModelResponseStream, chat: ChatRequest) -> Response:
     """Read the whole stream (in a worker thread) into one chat.completion."""
     builder = ChatCompletionBuilder(chat)
-    parts, decoder = upstream.parts(), TokenStream()
+    events = TokenStream().events(upstream.parts())
     while builder.outcome is None:
-        builder.add(next_events(parts, decoder))
+        builder.add(next_events(events))
     if not isinstance(builder.outcome, Done):
         failure = builder.outcome
         logger.warning("chat completion failed: %s: %s", failure.code, failure.message)

@@ -79,7 +79,7 @@ class TokenEventStreamResponse:
         self._formatter = formatter
         self._headers_sent = headers_sent
         self._on_first_token = on_first_token
-        self._parts: Iterator[bytes] = upstream.parts()
+        self._events: Iterator[StreamEvent] = self._decoder.events(upstream.parts())
         self._complete = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -121,8 +121,8 @@ class TokenEventStreamResponse:
             self._upstream.abort()
 
     def _next_events(self) -> list[StreamEvent]:
-        """Read parts until they make at least one event (runs in a worker thread)."""
-        return next_events(self._parts, self._decoder)
+        """Read parts until they make the next event (runs in a worker thread)."""
+        return next_events(self._events)
 
     async def _abort_on_disconnect(self, receive: Any, relay_scope: anyio.CancelScope) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -135,10 +135,11 @@ class TokenEventStreamResponse:
         relay_scope.cancel()
 
 
-def next_events(parts: Iterator[bytes], decoder: TokenStream) -> list[StreamEvent]:
-    """Read ``parts`` until they make at least one event; the last batch ends with Done or StreamFailure."""
+def next_events(events: Iterator[StreamEvent]) -> list[StreamEvent]:
+    """The next of the decoder's ``events``, read from the parts that make it, as a batch for a
+    formatter; the last batch is a Done or a StreamFailure. Call no more after it."""
     try:
-        return decoder.read(parts)
+        return [next(events)]
     except UpstreamBroken as error:
         return [StreamFailure(error.code, error.message)]
     except Exception:

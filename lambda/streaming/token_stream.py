@@ -58,8 +58,8 @@ violation (``line_too_long``, ``invalid_utf8``, ``malformed_event``), after the 
 line before it, in order: ``feed`` and ``finish`` never raise. Failures the model reports are
 ``StreamFailure("model_error", ...)``.
 
-Speed: a relay calls ``feed`` once per PayloadPart, often with parts much smaller than a line,
-so a part without a newline costs one ``in`` (a C memchr) and one append. A plain token line, in
+Speed: a relay reads ``events`` over its PayloadParts, often much smaller than a line, so a
+part without a newline costs one ``in`` (a C memchr) and one append. A plain token line, in
 the exact shape TGI or LMI serializes it, is recognized and its text captured by one compiled
 pattern, with no JSON parse; any other line takes the full strict parse, with the C JSON scanner
 directly (see ``_CANONICAL_TOKEN``). ``make bench`` compares the decoder's throughput with the
@@ -72,7 +72,7 @@ import json
 import json.decoder
 import json.scanner
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,7 +131,8 @@ class LineTooLong(TokenStreamError):
 
 
 class TokenStream:
-    """Incremental decoder: ``feed`` every part in order, then call ``finish`` once."""
+    """Incremental decoder: ``feed`` every part in order, then call ``finish`` once; or read
+    ``events`` over all the parts."""
 
     def __init__(self, *, max_line_bytes: int = MAX_LINE_BYTES) -> None:
         if max_line_bytes < 1:
@@ -177,21 +178,25 @@ class TokenStream:
             self._fail(events, violation)
         return events
 
-    def read(self, parts: Iterator[bytes]) -> list[StreamEvent]:
-        """Take parts from ``parts`` until they make at least one event, and return those events;
-        when ``parts`` runs out, ``finish``. The same events as ``feed`` for every part in turn.
+    def events(self, parts: Iterable[bytes]) -> Iterator[StreamEvent]:
+        """Every event of the stream whose parts ``parts`` yields, each as soon as its line is
+        complete, then ``finish``'s when ``parts`` runs out: the last is a ``Done`` or a
+        ``StreamFailure``, and nothing is read after it. The same events as ``feed`` for every part
+        in turn, then ``finish``.
 
-        What a relay calls to wait for its next events, and the decoder's fast loop: a part that
-        completes no line (most of them: a part is often much smaller than a line) costs one turn
-        of this loop, and a part that completes a plain token line one ``_plain_token`` match."""
+        What a relay reads from (one ``next`` per event), and the decoder's fast loop: a part that
+        completes no line costs one turn of this loop, and one that completes a plain token line
+        one ``_plain_token`` match and one ``yield``; neither builds a list. Raises only what
+        ``parts`` raises."""
         if self._finished:
-            return []
+            return
         pending = self._pending
         limit = self._max_line_bytes
         for part in parts:
             if b"\n" not in part:
                 if len(pending) + len(part) > limit:
-                    return self._fail([], LineTooLong(limit))
+                    yield from self._fail([], LineTooLong(limit))
+                    return
                 pending += part
                 continue
             pending += part
@@ -199,14 +204,14 @@ class TokenStream:
             if plain is not None:
                 text, end = plain
                 del pending[:end]
-                events: list[StreamEvent] = [Token(text)] if text else []
-                if b"\n" in pending or len(pending) > limit:
-                    events += self._decode_pending()
-            else:
-                events = self._decode_pending()
-            if events:
-                return events
-        return self.finish()
+                if text:
+                    yield Token(text)
+                if b"\n" not in pending and len(pending) <= limit:
+                    continue
+            yield from self._decode_pending()
+            if self._finished:
+                return
+        yield from self.finish()
 
     def _decode_pending(self) -> list[StreamEvent]:
         """Decode every complete line of the pending bytes; keep their unterminated tail."""

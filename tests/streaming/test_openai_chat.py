@@ -293,7 +293,7 @@ def test_any_json_body_is_a_chat_request_or_a_documented_4xx(body):
 
 def test_a_chunk_line_over_the_decoders_cap_ends_with_an_error_event_not_unbounded_memory():
     decoder, chunks = token_stream.TokenStream(max_line_bytes=256), openai_chat.ChatChunks(chat(stream=True))
-    wire = chunks(sse_relay.next_events(iter([lmi_chat_stream(["x" * 1000])]), decoder))
+    wire = chunks(sse_relay.next_events(decoder.events(iter([lmi_chat_stream(["x" * 1000])]))))
     events = [line.removeprefix(b"data: ") for line in wire.split(b"\n\n") if line]
     assert json.loads(events[-2])["error"]["code"] == "line_too_long"
     assert events[-1] == b"[DONE]"

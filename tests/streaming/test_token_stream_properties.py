@@ -94,21 +94,17 @@ def test_mixed_lines_decode_the_same_whatever_the_split(lines, cuts):
 
 
 def read_all(parts: list[bytes]) -> list:
-    """As the relay reads: ``read`` until the decoder is finished; each answer holds at least one event."""
+    """As the relay reads: the decoder's ``events``, which end with the stream's last event."""
     decoder = TokenStream(max_line_bytes=MAX_LINE_BYTES)
-    remaining = iter(parts)
-    events = []
-    while not decoder.finished:
-        batch = decoder.read(remaining)
-        assert batch, "read answered no event before the stream was finished"
-        events.extend(batch)
-    assert decoder.read(remaining) == []
+    events = list(decoder.events(iter(parts)))
+    assert decoder.finished and isinstance(events[-1], (Done, StreamFailure))
+    assert list(decoder.events(iter(parts))) == [], "a finished decoder answered more events"
     return events
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(body=st.binary(max_size=2048), cuts=st.lists(st.integers(0, 10_000), max_size=40))
-def test_read_yields_what_feed_yields_for_arbitrary_bytes_and_splits(body, cuts):
+def test_events_yields_what_feed_yields_for_arbitrary_bytes_and_splits(body, cuts):
     parts = split(body, cuts)
     assert read_all(parts) == decode(parts)
 
