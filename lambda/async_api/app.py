@@ -6,8 +6,8 @@ by the first request that uses them (a status poll, the most frequent request, u
 for a request still in progress reads its endpoint's capacity through the SageMaker and
 CloudWatch clients, created the same way), and
 Powertools idempotency is imported by the first request that sends an Idempotency-Key. Clients
-come from botocore itself: boto3 would add only its resource layer and S3 transfer manager to the
-import, and this function uses neither. Logs are the runtime's own JSON lines (the function's log
+come from botocore, through a session that knows this function's services
+(inference_common/aws_clients.py). Logs are the runtime's own JSON lines (the function's log
 format is JSON), with `extra` keys for context.
 """
 
@@ -19,11 +19,11 @@ import re
 from functools import cache
 from typing import Any
 
-import botocore.session
 from botocore.config import Config
 
 from api_errors import ApiError
 from inference_api import ApiSettings, AsyncInferenceApi
+from inference_common.aws_clients import ClientOnFirstUse, session_for
 from inference_common.capacity import ModelCapacity
 from inference_common.store import InferenceRequestStore
 from inference_common.strict_json import is_json_media_type
@@ -34,22 +34,8 @@ logger = logging.getLogger("async_api")
 
 settings = ApiSettings.from_environment()
 _retrying = Config(retries={"mode": "standard"})
-_session = botocore.session.get_session()
+_session = session_for("dynamodb", "s3", "sagemaker-runtime", "sagemaker", "cloudwatch")
 _dynamodb = _session.create_client("dynamodb", config=_retrying)
-
-
-class _ClientOnFirstUse:
-    """A client created by its first use (creating one loads its service model)."""
-
-    def __init__(self, service: str, config: Config) -> None:
-        self._service = service
-        self._config = config
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = _session.create_client(self._service, config=self._config)
-        return getattr(self._client, name)
 
 
 # The wake (docs/scale-to-zero.md) is best effort on a request that is already queued: short timeouts.
@@ -58,15 +44,15 @@ _control_plane = Config(connect_timeout=2, read_timeout=3, retries={"mode": "sta
 inference_api = AsyncInferenceApi(
     settings=settings,
     # Presigned URLs for KMS-encrypted objects need SigV4.
-    s3_client=_ClientOnFirstUse("s3", _retrying.merge(Config(signature_version="s3v4"))),
-    sagemaker_runtime_client=_ClientOnFirstUse("sagemaker-runtime", _retrying),
+    s3_client=ClientOnFirstUse(_session, "s3", _retrying.merge(Config(signature_version="s3v4"))),
+    sagemaker_runtime_client=ClientOnFirstUse(_session, "sagemaker-runtime", _retrying),
     store=InferenceRequestStore(
         table_name=settings.requests_table, dynamodb_client=_dynamodb, record_ttl=settings.request_record_ttl
     ),
     # Used by submits and by status checks of requests still in progress, not by the others.
     capacities=ModelCapacity.of_async_endpoints(
-        sagemaker_client=_ClientOnFirstUse("sagemaker", _control_plane),
-        cloudwatch_client=_ClientOnFirstUse("cloudwatch", _control_plane),
+        sagemaker_client=ClientOnFirstUse(_session, "sagemaker", _control_plane),
+        cloudwatch_client=ClientOnFirstUse(_session, "cloudwatch", _control_plane),
         endpoint_names=[m.async_target.endpoint_name for m in settings.catalog.models.values() if m.async_target],
     ),
 )

@@ -7,8 +7,8 @@ batch is deleted. Even a batch in which all records fail is answered, not raised
 is a loop; Powertools' batch utility would cost about as much at every cold start as boto3's import
 (Lambda compiles bundled modules each time: /var/task is read-only and ships no bytecode for the
 runtime's Python). Logs are the runtime's own JSON lines (the function's log format is JSON).
-The DynamoDB client comes from botocore itself: boto3 would add only its resource layer and
-S3 transfer manager to the import, neither of which this function uses.
+The DynamoDB client comes from botocore, through a session that knows this function's one
+service (inference_common/aws_clients.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import logging
 import os
 from datetime import timedelta
 
-import botocore.session
 from botocore.config import Config
 
+from inference_common.aws_clients import session_for
 from inference_common.store import InferenceRequestStore
 from sagemaker_notification import parse_notification
 
@@ -28,7 +28,7 @@ logger = logging.getLogger("notifications")
 OUTPUT_BUCKET = os.environ["OUTPUT_BUCKET"]
 store = InferenceRequestStore(
     table_name=os.environ["REQUESTS_TABLE"],
-    dynamodb_client=botocore.session.get_session().create_client(
+    dynamodb_client=session_for("dynamodb").create_client(
         "dynamodb", config=Config(retries={"mode": "standard"})
     ),
     # Only records that no submit ever claims rely on this expiry; the submit sets its own.

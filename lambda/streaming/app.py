@@ -38,6 +38,7 @@ from sagemaker_stream import (
     UpstreamRefused,
     create_client,
     create_control_plane_clients,
+    create_session,
 )
 from sse_relay import HEADERS, TokenEventStreamResponse, next_events
 from stream_metrics import first_token_reporter
@@ -57,9 +58,10 @@ def error_response(
 def create_app(settings: Settings | None = None, *, client: Any = None) -> Starlette:
     """Build the app; the SageMaker clients are created here, once per process."""
     settings = settings or Settings.from_environ(os.environ)
-    endpoint = SageMakerStreamingEndpoint(client or create_client(settings), settings)
+    session = create_session()
+    endpoint = SageMakerStreamingEndpoint(client or create_client(settings, session), settings)
     # Per inference component name: whether a copy runs, and its wake.
-    capacities = _component_capacities(settings.catalog) if settings.scale_to_zero else {}
+    capacities = _component_capacities(settings.catalog, session) if settings.scale_to_zero else {}
 
     def first_token(model: str, started: float):
         """Publishes the request's time to first token once it is sent (stream_metrics.py)."""
@@ -212,8 +214,8 @@ def _chat_refusal(error: UpstreamRefused) -> ChatError:
     return ChatError(error.status, error.message, type=kind, code=error.code, headers=headers)
 
 
-def _component_capacities(catalog: ModelCatalog) -> dict[str, ModelCapacity]:
-    sagemaker, cloudwatch = create_control_plane_clients()
+def _component_capacities(catalog: ModelCatalog, session: Any) -> dict[str, ModelCapacity]:
+    sagemaker, cloudwatch = create_control_plane_clients(session)
     return {
         model.streaming_target.inference_component_name: ModelCapacity.of_inference_component(
             sagemaker_client=sagemaker,

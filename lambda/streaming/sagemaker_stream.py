@@ -25,6 +25,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
 from generation_request import GenerationRequest
+from inference_common.aws_clients import ClientOnFirstUse, session_for
 from inference_common.catalog import CatalogModel
 from stream_settings import Settings
 
@@ -63,15 +64,18 @@ class UpstreamBroken(Exception):
         self.message = message
 
 
-def create_client(settings: Settings) -> Any:
+def create_session() -> botocore.session.Session:
+    """The botocore session of the front's clients (inference_common/aws_clients.py)."""
+    return session_for("sagemaker-runtime", "sagemaker", "cloudwatch")
+
+
+def create_client(settings: Settings, session: botocore.session.Session) -> Any:
     """A SageMaker runtime client; ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` redirects it.
 
     ``read_timeout`` bounds the silence between two reads, so a stalled model ends the
-    stream instead of holding the Lambda until its own timeout. The client comes from botocore
-    itself: importing boto3 would add its resource layer and S3 transfer manager to every cold
-    start, compiled from the bundle, and the front uses neither.
+    stream instead of holding the Lambda until its own timeout.
     """
-    return botocore.session.get_session().create_client(
+    return session.create_client(
         "sagemaker-runtime",
         config=Config(
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
@@ -81,7 +85,7 @@ def create_client(settings: Settings) -> Any:
     )
 
 
-def create_control_plane_clients() -> tuple[Any, Any]:
+def create_control_plane_clients(session: botocore.session.Session) -> tuple[Any, Any]:
     """SageMaker and CloudWatch clients for the wake (``AWS_ENDPOINT_URL_SAGEMAKER`` redirects the first).
 
     Each is created by its first use: only a request that finds no copy needs them, and creating
@@ -89,19 +93,7 @@ def create_control_plane_clients() -> tuple[Any, Any]:
     timeouts: a look at the copy count is repeated every few seconds anyway.
     """
     config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2})
-    return _ClientOnFirstUse("sagemaker", config), _ClientOnFirstUse("cloudwatch", config)
-
-
-class _ClientOnFirstUse:
-    def __init__(self, service: str, config: Config) -> None:
-        self._service = service
-        self._config = config
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = botocore.session.get_session().create_client(self._service, config=self._config)
-        return getattr(self._client, name)
+    return ClientOnFirstUse(session, "sagemaker", config), ClientOnFirstUse(session, "cloudwatch", config)
 
 
 class ModelResponseStream:

@@ -1,0 +1,58 @@
+"""botocore clients for the functions, from a session that knows which services its function calls.
+
+Clients come from botocore itself: boto3 would add only its resource layer and S3 transfer manager
+to every cold start, and no function uses either.
+
+The first client of a plain botocore session lists every service folder botocore ships (some 400
+folders, one ``listdir`` and one ``stat`` each, done twice: for the service model and for its
+endpoint rules) only to check that the service exists. That walk is about 16 ms of every cold
+start here (``make bench``), which the first request waits for. The session of ``session_for``
+knows its function's services instead, and refuses any other with botocore's own
+``UnknownServiceError``; the models themselves load as botocore always loads them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import botocore.loaders
+import botocore.session
+from botocore.config import Config
+
+
+class _NamedServicesLoader(botocore.loaders.Loader):
+    """botocore's data loader, which answers the services it was given instead of listing its folders."""
+
+    def __init__(self, services: tuple[str, ...], extra_search_paths: list[str]) -> None:
+        super().__init__(extra_search_paths=extra_search_paths)
+        self._services = sorted(services)
+
+    def list_available_services(self, type_name: str) -> list[str]:
+        return list(self._services)
+
+
+def session_for(*services: str) -> botocore.session.Session:
+    """A botocore session that creates clients for ``services`` (botocore's names, e.g. ``dynamodb``)."""
+    session = botocore.session.get_session()
+    # AWS_DATA_PATH's folders, searched as botocore's own loader would (botocore.loaders.create_loader).
+    data_path = session.get_config_variable("data_path")
+    extra_paths = [os.path.expanduser(os.path.expandvars(path)) for path in data_path.split(os.pathsep)] if data_path else []
+    session.register_component("data_loader", _NamedServicesLoader(services, extra_paths))
+    return session
+
+
+class ClientOnFirstUse:
+    """A client created by its first use: creating one loads its service model, which a cold start
+    should pay only when a request needs the service."""
+
+    def __init__(self, session: botocore.session.Session, service: str, config: Config) -> None:
+        self._session = session
+        self._service = service
+        self._config = config
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._session.create_client(self._service, config=self._config)
+        return getattr(self._client, name)
