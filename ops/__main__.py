@@ -76,7 +76,6 @@ def preflight(args: argparse.Namespace, configs) -> int:
         instance_needs(config),
         service_quotas=session.client("service-quotas"),
         sagemaker=session.client("sagemaker"),
-        excluding_prefix=config.resource_prefix,
     )
     print(render(config.stage_name, region, checks))
     return 1 if any(item.short_by for item in checks) else 0

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from stacks.catalog_rules import minimum_streaming_instances
 from stacks.config import EnvironmentConfig
+from stacks.stack_names import async_endpoint_name, streaming_endpoint_name
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class InstanceNeed:
     maximum: int
     # Minutes of no work before scaling takes the capacity back to zero (None: it never goes to zero).
     idle_minutes: int | None = None
+    # The SageMaker endpoint's name (None for a sum over endpoints).
+    endpoint_name: str | None = None
 
 
 def instance_needs(config: EnvironmentConfig) -> list[InstanceNeed]:
@@ -32,6 +35,7 @@ def instance_needs(config: EnvironmentConfig) -> list[InstanceNeed]:
             minimum=model.async_.scaling.min_capacity,
             maximum=model.async_.scaling.max_capacity,
             idle_minutes=model.async_.scaling.idle_minutes,
+            endpoint_name=async_endpoint_name(config.resource_prefix, name, model.async_.instance_type),
         )
         for name, model in config.async_models.items()
     ]
@@ -49,6 +53,7 @@ def instance_needs(config: EnvironmentConfig) -> list[InstanceNeed]:
                     if endpoint.scale_to_zero
                     else None
                 ),
+                endpoint_name=streaming_endpoint_name(config.resource_prefix, endpoint.instance_type),
             )
         )
     return needs

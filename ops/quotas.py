@@ -66,14 +66,17 @@ def endpoint_quotas(service_quotas) -> dict[str, Quota]:
     return found
 
 
-def instances_in_use(sagemaker, *, excluding_prefix: str) -> Counter[str]:
-    """Instances per type that the account's other endpoints hold now (this environment's own
-    endpoints are left out: its needs already count them)."""
+def instances_in_use(sagemaker, *, own_endpoints: set[str]) -> Counter[str]:
+    """Instances per type that the account's other endpoints hold now. The environment's own
+    endpoints, by their exact names, are left out: its needs already count them. An endpoint of
+    another environment whose prefix extends this one's is not its own, and neither is one it
+    is replacing after an instance type change (CloudFormation deletes the old endpoint only
+    after the new one is in service, so both hold instances during the deploy)."""
     in_use: Counter[str] = Counter()
     for page in sagemaker.get_paginator("list_endpoints").paginate():
         for summary in page["Endpoints"]:
             name = summary["EndpointName"]
-            if name.startswith(f"{excluding_prefix}-"):
+            if name in own_endpoints:
                 continue
             endpoint = sagemaker.describe_endpoint(EndpointName=name)
             variants = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
@@ -97,12 +100,12 @@ def check(totals: dict[str, InstanceNeed], quotas: dict[str, Quota], in_use: Cou
     ]
 
 
-def preflight(needs: list[InstanceNeed], *, service_quotas, sagemaker, excluding_prefix: str) -> list[QuotaCheck]:
+def preflight(needs: list[InstanceNeed], *, service_quotas, sagemaker) -> list[QuotaCheck]:
     """The whole check for one environment, with clients for its account and region."""
     return check(
         totals_by_instance_type(needs),
         endpoint_quotas(service_quotas),
-        instances_in_use(sagemaker, excluding_prefix=excluding_prefix),
+        instances_in_use(sagemaker, own_endpoints={need.endpoint_name for need in needs if need.endpoint_name}),
     )
 
 

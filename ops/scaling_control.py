@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stacks.config import EnvironmentConfig
+from stacks.stack_names import async_endpoint_name, streaming_endpoint_name
 
 NAMESPACE = "sagemaker"
 
@@ -31,12 +32,12 @@ class ScalableTarget:
 
 def scalable_targets(config: EnvironmentConfig) -> list[ScalableTarget]:
     """The targets the stacks register for this config, with the bounds the config gives them."""
-    from stacks.constructs.async_endpoint import VARIANT_NAME, endpoint_name_for
+    from stacks.constructs.async_endpoint import VARIANT_NAME
     from stacks.constructs.inference_component import inference_component_name_for
 
     targets = []
     for name, model in config.async_models.items():
-        endpoint = endpoint_name_for(f"{config.resource_prefix}-{name}", "async", model.async_.instance_type)
+        endpoint = async_endpoint_name(config.resource_prefix, name, model.async_.instance_type)
         targets.append(
             ScalableTarget(
                 name,
@@ -49,7 +50,7 @@ def scalable_targets(config: EnvironmentConfig) -> list[ScalableTarget]:
         )
     streaming_endpoint = config.streaming_endpoint
     for name, model in config.streaming_models.items():
-        endpoint = endpoint_name_for(config.resource_prefix, "stream", streaming_endpoint.instance_type)
+        endpoint = streaming_endpoint_name(config.resource_prefix, streaming_endpoint.instance_type)
         targets.append(
             ScalableTarget(
                 name,

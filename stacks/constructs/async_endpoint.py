@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -23,6 +21,7 @@ from stacks.constructs.sagemaker_metrics import (
     sagemaker_metric,
 )
 from stacks.constructs.model_container import endpoint_log_group, execution_role, runtime_statements, serving_container
+from stacks.stack_names import async_endpoint_name
 
 # Inline payloads are written under requests/, large ones are uploaded under uploads/.
 INPUT_PREFIXES = ("requests/", "uploads/")
@@ -59,22 +58,6 @@ def volume_key_arn(endpoint_config: sagemaker.CfnEndpointConfig, instance_type: 
     return None
 
 
-def endpoint_name_for(prefix: str, kind: str, instance_type: str) -> str:
-    """The endpoint's name changes with its instance type, so that such a change replaces it.
-
-    SageMaker refuses an UpdateEndpoint that changes the instance type of a variant registered for
-    auto scaling (and also the removal of such a variant), but allows a model change. A new name
-    makes CloudFormation create a new endpoint and scalable target, then delete the old policies,
-    target and endpoint in its clean-up phase, in that order. See README, "Changing the model or
-    instance type".
-    """
-    return f"{prefix}-{kind}-{instance_type_digest(instance_type)}"
-
-
-def instance_type_digest(instance_type: str) -> str:
-    return hashlib.sha256(instance_type.encode()).hexdigest()[:8]
-
-
 class AsyncInferenceEndpoint(Construct):
     """Model, EndpointConfig with AsyncInferenceConfig, Endpoint, and its least-privilege role.
 
@@ -103,7 +86,7 @@ class AsyncInferenceEndpoint(Construct):
         settings = model.async_
         instance_type = settings.instance_type
         self.model_name = model_name
-        self.endpoint_name = endpoint_name_for(f"{name_prefix}-{model_name}", "async", instance_type)
+        self.endpoint_name = async_endpoint_name(name_prefix, model_name, instance_type)
         self.variant_name = VARIANT_NAME
         self.instance_type = instance_type
         self.endpoint_arn = stack.format_arn(

@@ -10,7 +10,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.config import ModelConfig
-from stacks.constructs.async_endpoint import VARIANT_NAME, instance_type_digest
+from stacks.constructs.async_endpoint import VARIANT_NAME
+from stacks.stack_names import instance_type_digest
 from stacks.constructs.model_container import execution_role, runtime_statements, serving_container
 from stacks.constructs.sagemaker_metrics import (
     INFERENCE_COMPONENT_COPY_METRICS,

@@ -9,7 +9,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from stacks.constructs.async_endpoint import VARIANT_NAME, endpoint_name_for, volume_key_arn
+from stacks.constructs.async_endpoint import VARIANT_NAME, volume_key_arn
+from stacks.stack_names import streaming_endpoint_name
 from stacks.constructs.model_container import endpoint_log_group, execution_role, runtime_statements
 
 
@@ -39,7 +40,7 @@ class StreamingEndpoint(Construct):
     ) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
-        self.endpoint_name = endpoint_name_for(name_prefix, "stream", instance_type)
+        self.endpoint_name = streaming_endpoint_name(name_prefix, instance_type)
         self.instance_type = instance_type
         self.endpoint_arn = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
         self.key = key
