@@ -246,7 +246,8 @@ class _TgiEvents:
 
 
 def _decode_all(events: Iterable[dict]) -> int:
-    """As the relay reads (sse_relay.next_events): the parts' bytes, then the decoder's ``events``."""
+    """The decoder's ``events`` over the parts' bytes, as the relay's worker thread reads them (one
+    ``next`` at a time, through sse_relay.next_events, which adds a one-item list and a thread hop)."""
     parts = (event["PayloadPart"]["Bytes"] for event in events)
     tokens = 0
     for decoded in token_stream.TokenStream().events(parts):

@@ -11,7 +11,6 @@ from constructs import Construct
 
 from stacks.config import ModelConfig
 from stacks.constructs.async_endpoint import VARIANT_NAME
-from stacks.stack_names import instance_type_digest
 from stacks.constructs.model_container import execution_role, runtime_statements, serving_container
 from stacks.constructs.sagemaker_metrics import (
     INFERENCE_COMPONENT_COPY_METRICS,
@@ -20,6 +19,7 @@ from stacks.constructs.sagemaker_metrics import (
     sagemaker_metric,
 )
 from stacks.constructs.streaming_endpoint import StreamingEndpoint
+from stacks.stack_names import instance_type_digest
 
 
 def inference_component_name_for(endpoint_name: str, model_name: str) -> str:

@@ -10,8 +10,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.constructs.async_endpoint import VARIANT_NAME, volume_key_arn
-from stacks.stack_names import streaming_endpoint_name
 from stacks.constructs.model_container import endpoint_log_group, execution_role, runtime_statements
+from stacks.stack_names import streaming_endpoint_name
 
 
 class StreamingEndpoint(Construct):

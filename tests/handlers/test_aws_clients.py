@@ -23,6 +23,11 @@ def test_a_client_of_a_service_the_session_does_not_name_is_refused_by_name():
         session_for("dynamodb").create_client("sqs", region_name=REGION)
 
 
+def test_a_misspelt_service_is_refused_as_unknown_not_as_missing_data():
+    with pytest.raises(UnknownServiceError, match="cloud-watch"):
+        session_for("cloud-watch").create_client("cloud-watch", region_name=REGION)
+
+
 def test_a_client_on_first_use_is_created_once_by_its_first_attribute():
     session = session_for("dynamodb")
     created = []

@@ -7,7 +7,7 @@ The first client of a plain botocore session lists every service folder botocore
 folders, one ``listdir`` and one ``stat`` each, done twice: for the service model and for its
 endpoint rules) only to check that the service exists. That walk is about 16 ms of every cold
 start here (``make bench``), which the first request waits for. The session of ``session_for``
-knows its function's services instead, and refuses any other with botocore's own
+looks in its function's services' folders only, and refuses any other service with botocore's own
 ``UnknownServiceError``; the models themselves load as botocore always loads them.
 """
 
@@ -19,17 +19,26 @@ from typing import Any
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import DataNotFoundError
 
 
 class _NamedServicesLoader(botocore.loaders.Loader):
-    """botocore's data loader, which answers the services it was given instead of listing its folders."""
+    """botocore's data loader, which lists only the services it was given."""
 
     def __init__(self, services: tuple[str, ...], extra_search_paths: list[str]) -> None:
         super().__init__(extra_search_paths=extra_search_paths)
         self._services = sorted(services)
 
     def list_available_services(self, type_name: str) -> list[str]:
-        return list(self._services)
+        # As botocore's own answer: the services with a file of this type (a service without
+        # endpoint rules, say, is absent from the "endpoint-rule-set-1" list, and botocore falls back).
+        return [service for service in self._services if self._has(service, type_name)]
+
+    def _has(self, service: str, type_name: str) -> bool:
+        try:
+            return bool(self.list_api_versions(service, type_name))
+        except DataNotFoundError:
+            return False
 
 
 def session_for(*services: str) -> botocore.session.Session:
