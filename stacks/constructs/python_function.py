@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,10 @@ from constructs import Construct
 LAMBDA_ROOT = Path(__file__).resolve().parents[2] / "lambda"
 SHARED = LAMBDA_ROOT / "shared"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+# The bytecode the runtime's Python loads (sys.implementation.cache_tag), made at synth by Pyodide's
+# CPython 3.14 (compile_bytecode.mjs; the version is pinned in package.json).
+RUNTIME_CACHE_TAG = "cpython-314"
+COMPILE_BYTECODE = Path(__file__).with_name("compile_bytecode.mjs")
 # Wheels are chosen for the Lambda platform, not for the machine that synthesizes.
 _PIP_PLATFORM = ["--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.14"]
 # The environment markers of a dependency are evaluated for that platform too.
@@ -33,7 +39,7 @@ _LAMBDA_MARKERS = {
 # dependencies ("Runtime-included SDK versions",
 # https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html; Powertools relies on the runtime's
 # jmespath the same way, aws-powertools/powertools-lambda-python#1376). A bundled copy would shadow
-# the runtime's and, /var/task being read-only, be compiled from source at every cold start.
+# the runtime's, and the runtime's versions are the ones AWS updates.
 RUNTIME_PACKAGES = frozenset({"boto3", "botocore", "jmespath", "s3transfer", "urllib3", "python-dateutil", "six"})
 
 
@@ -43,6 +49,16 @@ def _tree_digest(*roots: Path) -> str:
         for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _asset_digest(function_dir: Path) -> str:
+    """What the bundle is made of: the function's folder, the shared package, and the bytecode
+    compiler with its Pyodide release, so that a new compiler ships new bytecode."""
+    package = json.loads((LAMBDA_ROOT.parent / "package.json").read_text())
+    digest = hashlib.sha256(_tree_digest(function_dir, SHARED).encode())
+    digest.update(COMPILE_BYTECODE.read_bytes())
+    digest.update(package["devDependencies"]["pyodide"].encode())
     return digest.hexdigest()
 
 
@@ -69,7 +85,8 @@ def unmet_dependencies(bundle: Path) -> list[str]:
 
 @jsii.implements(ILocalBundling)
 class _PipBundler:
-    """Copies the function folder and the shared package, then pip-installs requirements.txt.
+    """Copies the function folder and the shared package, pip-installs requirements.txt, then
+    compiles the runtime's bytecode for all of it (``compile_bytecode``).
 
     requirements.txt pins every package the function bundles, dependencies included, and pip
     installs exactly those (``--no-deps``): a dependency the runtime provides (``RUNTIME_PACKAGES``)
@@ -97,7 +114,29 @@ class _PipBundler:
                     f"{requirements.relative_to(LAMBDA_ROOT.parent)} must pin every dependency the Lambda runtime "
                     f"does not provide ({', '.join(sorted(RUNTIME_PACKAGES))}): " + "; ".join(unmet)
                 )
+        compile_bytecode(out)
         return True
+
+
+def compile_bytecode(folder: Path) -> None:
+    """Writes the runtime's bytecode beside every module in ``folder`` (compile_bytecode.mjs), so
+    that no cold start compiles a bundled module: Lambda's /var/task is read-only, and a module
+    without valid bytecode is compiled from source at every import."""
+    node = os.environ.get("JSII_NODE") or shutil.which("node")
+    if node is None:
+        raise RuntimeError("Node.js is needed to compile the functions' bytecode: run `make synth`, which provides it")
+    result = subprocess.run([node, str(COMPILE_BYTECODE), str(folder)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"compiling the bytecode of {folder} failed (is node_modules installed? `make synth` does it): "
+                           f"{result.stderr.strip()[-600:]}")
+    compiled = json.loads(result.stdout.strip().splitlines()[-1])
+    if compiled["cache_tag"] != RUNTIME_CACHE_TAG:
+        raise RuntimeError(
+            f"Pyodide compiles for {compiled['cache_tag']}, the functions run {RUNTIME.name} ({RUNTIME_CACHE_TAG}): "
+            "pin the Pyodide release of the runtime's Python version in package.json"
+        )
+    if compiled["failed"]:
+        raise RuntimeError(f"these bundled modules do not compile for {RUNTIME.name}: {', '.join(compiled['failed'])}")
 
 
 class PythonFunction(Construct):
@@ -105,7 +144,7 @@ class PythonFunction(Construct):
 
     The asset hash covers all three inputs, so a change to the shared package redeploys every
     function that bundles it. Tests skip bundling (`aws:cdk:bundling-stacks`); synth bundles with
-    the virtualenv's pip, never Docker.
+    the virtualenv's pip and Pyodide, never Docker.
     """
 
     def __init__(
@@ -146,7 +185,7 @@ class PythonFunction(Construct):
             handler=handler,
             code=lambda_.Code.from_asset(
                 str(function_dir),
-                asset_hash=_tree_digest(function_dir, SHARED),
+                asset_hash=_asset_digest(function_dir),
                 bundling=BundlingOptions(
                     image=DockerImage.from_registry("unused-local-bundling-only"),
                     local=_PipBundler(function_dir),

@@ -1,11 +1,19 @@
 """The bundler installs exactly what a function's requirements.txt pins: synth refuses a file that
-leaves out a dependency the Lambda runtime does not provide."""
+leaves out a dependency the Lambda runtime does not provide. It ships bytecode that the runtime's
+Python loads as fresh."""
 
 from __future__ import annotations
 
+import _imp
 from pathlib import Path
 
-from stacks.constructs.python_function import LAMBDA_ROOT, RUNTIME_PACKAGES, unmet_dependencies
+import pytest
+
+from stacks.constructs.python_function import LAMBDA_ROOT, RUNTIME_PACKAGES, compile_bytecode, unmet_dependencies
+
+# CPython 3.14's bytecode magic number (Include/internal/pycore_magic_number.h: 3627, for every 3.14
+# release), then CR LF.
+PYTHON_3_14_MAGIC = (3627).to_bytes(2, "little") + b"\r\n"
 
 
 def bundle(tmp_path: Path, packages: dict[str, tuple[str, list[str]]]) -> Path:
@@ -51,3 +59,25 @@ def test_only_the_streaming_function_bundles_part_of_the_runtime():
                   if line and not line.startswith("#")}
         if requirements.parent.name != "streaming":
             assert not pinned & RUNTIME_PACKAGES, requirements
+
+
+def test_every_module_gets_bytecode_that_python_3_14_takes_as_fresh_for_its_source(tmp_path):
+    sources = {"app.py": b"def handler(event, context):\n    return {'ok': True}\n",
+               "pkg/__init__.py": b"", "pkg/mod.py": "TEXT = 'caf\u00e9'\n".encode()}
+    for name, source in sources.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(source)
+    compile_bytecode(tmp_path)
+    for name, source in sources.items():
+        path = tmp_path / name
+        pyc = (path.parent / "__pycache__" / f"{path.stem}.cpython-314.pyc").read_bytes()
+        # PEP 552: flags 0b11 is a checked-hash .pyc; the hash is the source's, keyed by the magic number.
+        assert pyc[:4] == PYTHON_3_14_MAGIC and int.from_bytes(pyc[4:8], "little") == 0b11, name
+        assert pyc[8:16] == _imp.source_hash(int.from_bytes(PYTHON_3_14_MAGIC, "little"), source), name
+
+
+def test_a_bundled_module_that_does_not_compile_stops_synth_with_its_name(tmp_path):
+    (tmp_path / "fine.py").write_text("x = 1\n")
+    (tmp_path / "broken.py").write_text("def handler(:\n")
+    with pytest.raises(RuntimeError, match="broken.py"):
+        compile_bytecode(tmp_path)
