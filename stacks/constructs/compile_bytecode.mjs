@@ -5,19 +5,21 @@
 // without these files every cold start compiles every bundled module from source.
 //
 // Usage: node compile_bytecode.mjs <folder>. Prints one JSON line: the interpreter's cache tag
-// ("cpython-314") and the modules it could not compile, which the bundler checks.
-import { loadPyodide } from "pyodide";
-
-const pyodide = await loadPyodide();
-pyodide.FS.mkdirTree("/bundle");
-pyodide.FS.mount(pyodide.FS.filesystems.NODEFS, { root: process.argv[2] }, "/bundle");
-const answer = pyodide.runPython(`
-import compileall, json, os, py_compile, sys
+// ("cpython-314"), its bytecode magic number, and the modules it could not compile, which the
+// bundler checks. Fails with one line on standard error.
+const [folder] = process.argv.slice(2);
+try {
+  const { loadPyodide } = await import("pyodide");
+  const pyodide = await loadPyodide();
+  pyodide.FS.mkdirTree("/bundle");
+  pyodide.FS.mount(pyodide.FS.filesystems.NODEFS, { root: folder }, "/bundle");
+  const answer = pyodide.runPython(`
+import compileall, importlib.util, json, os, py_compile, sys
 
 failed = []
-for folder, _, names in os.walk("/bundle"):
+for parent, _, names in os.walk("/bundle"):
     for name in sorted(names):
-        path = os.path.join(folder, name)
+        path = os.path.join(parent, name)
         # Checked hash: the interpreter compares the source's hash, not its modification time
         # (whatever the deployment package's zip carries), so a .pyc is never used for a source it
         # was not made from.
@@ -25,6 +27,16 @@ for folder, _, names in os.walk("/bundle"):
             path, quiet=2, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH
         ):
             failed.append(os.path.relpath(path, "/bundle"))
-json.dumps({"cache_tag": sys.implementation.cache_tag, "failed": failed})
+json.dumps({
+    "cache_tag": sys.implementation.cache_tag,
+    "magic": importlib.util.MAGIC_NUMBER.hex(),
+    "failed": failed,
+})
 `);
-process.stdout.write(`${answer}\n`);
+  process.stdout.write(`${answer}\n`);
+} catch (error) {
+  // Pyodide's file system errors carry an errno and no message (a folder that does not exist: 44).
+  const reason = error.message ? error.message.split("\n")[0] : `file system errno ${error.errno} on ${folder}`;
+  process.stderr.write(`${error.code ?? error.name}: ${reason}\n`);
+  process.exit(1);
+}

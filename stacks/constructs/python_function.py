@@ -23,9 +23,12 @@ from constructs import Construct
 LAMBDA_ROOT = Path(__file__).resolve().parents[2] / "lambda"
 SHARED = LAMBDA_ROOT / "shared"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-# The bytecode the runtime's Python loads (sys.implementation.cache_tag), made at synth by Pyodide's
-# CPython 3.14 (compile_bytecode.mjs; the version is pinned in package.json).
+# The bytecode the runtime's Python loads: its cache tag (sys.implementation.cache_tag) and magic
+# number (importlib.util.MAGIC_NUMBER; 3627 for every CPython 3.14 release, CPython's
+# Include/internal/pycore_magic_number.h), made at synth by Pyodide's CPython 3.14
+# (compile_bytecode.mjs; the release is pinned in package.json).
 RUNTIME_CACHE_TAG = "cpython-314"
+RUNTIME_MAGIC_NUMBER = (3627).to_bytes(2, "little") + b"\r\n"
 COMPILE_BYTECODE = Path(__file__).with_name("compile_bytecode.mjs")
 # Wheels are chosen for the Lambda platform, not for the machine that synthesizes.
 _PIP_PLATFORM = ["--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.14"]
@@ -114,29 +117,37 @@ class _PipBundler:
                     f"{requirements.relative_to(LAMBDA_ROOT.parent)} must pin every dependency the Lambda runtime "
                     f"does not provide ({', '.join(sorted(RUNTIME_PACKAGES))}): " + "; ".join(unmet)
                 )
-        compile_bytecode(out)
+        own = {str(path.relative_to(source)) for source in (SHARED, self._function_dir) for path in source.rglob("*.py")}
+        # A module of ours that does not compile is an error; one in a dependency (an example, a
+        # template) is left without bytecode, as pip leaves it.
+        broken = sorted(own & set(compile_bytecode(out)))
+        if broken:
+            raise ValueError(f"these modules of {self._function_dir.name} do not compile for {RUNTIME.name}: {', '.join(broken)}")
         return True
 
 
-def compile_bytecode(folder: Path) -> None:
+def compile_bytecode(folder: Path) -> list[str]:
     """Writes the runtime's bytecode beside every module in ``folder`` (compile_bytecode.mjs), so
     that no cold start compiles a bundled module: Lambda's /var/task is read-only, and a module
-    without valid bytecode is compiled from source at every import."""
+    without valid bytecode is compiled from source at every import. Returns the modules (paths
+    relative to ``folder``) that did not compile."""
     node = os.environ.get("JSII_NODE") or shutil.which("node")
     if node is None:
         raise RuntimeError("Node.js is needed to compile the functions' bytecode: run `make synth`, which provides it")
     result = subprocess.run([node, str(COMPILE_BYTECODE), str(folder)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise RuntimeError(f"compiling the bytecode of {folder} failed (is node_modules installed? `make synth` does it): "
-                           f"{result.stderr.strip()[-600:]}")
-    compiled = json.loads(result.stdout.strip().splitlines()[-1])
-    if compiled["cache_tag"] != RUNTIME_CACHE_TAG:
         raise RuntimeError(
-            f"Pyodide compiles for {compiled['cache_tag']}, the functions run {RUNTIME.name} ({RUNTIME_CACHE_TAG}): "
-            "pin the Pyodide release of the runtime's Python version in package.json"
+            f"compiling the bytecode of {folder} with Pyodide failed ({result.stderr.strip()[:300]}); "
+            "`make synth` installs Pyodide (npm ci) and Node.js first"
         )
-    if compiled["failed"]:
-        raise RuntimeError(f"these bundled modules do not compile for {RUNTIME.name}: {', '.join(compiled['failed'])}")
+    compiled = json.loads(result.stdout.strip().splitlines()[-1])
+    if (compiled["cache_tag"], bytes.fromhex(compiled["magic"])) != (RUNTIME_CACHE_TAG, RUNTIME_MAGIC_NUMBER):
+        raise RuntimeError(
+            f"Pyodide compiles for {compiled['cache_tag']} (magic number {compiled['magic']}), the functions run "
+            f"{RUNTIME.name} ({RUNTIME_CACHE_TAG}, {RUNTIME_MAGIC_NUMBER.hex()}): pin a Pyodide release of the "
+            "runtime's Python in package.json"
+        )
+    return compiled["failed"]
 
 
 class PythonFunction(Construct):
