@@ -72,6 +72,9 @@ class AsyncInferenceApi:
         capacities: Mapping[str, ModelCapacity] | None = None,
     ) -> None:
         self._settings = settings
+        # OpenAI's model object has a `created` time, which strictly typed clients require. No
+        # date of the model itself is known here; like vLLM's server, this answers when it started.
+        self._started = int(datetime.now(UTC).timestamp())
         self._s3 = s3_client
         self._runtime = sagemaker_runtime_client
         self._store = store
@@ -127,8 +130,8 @@ class AsyncInferenceApi:
         return {
             "object": "list",
             "data": [
-                {"id": model.name, "object": "model", "owned_by": "llm-hosting", "modes": list(model.modes),
-                 "default": model.name == catalog.default}
+                {"id": model.name, "object": "model", "created": self._started, "owned_by": "llm-hosting",
+                 "modes": list(model.modes), "default": model.name == catalog.default}
                 for model in catalog.models.values()
             ],
         }

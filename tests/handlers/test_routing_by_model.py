@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from handler_harness import ENDPOINT_NAME, SUMMARIZER_ENDPOINT
 
 
@@ -90,12 +92,17 @@ def test_models_are_listed_in_openais_list_shape_with_their_modes(api):
     answer = api.request("GET", "/v1/models")
 
     assert answer.status == 200
+    created = answer.body["data"][0]["created"]
+    assert isinstance(created, int) and 0 <= time.time() - created < 3600
     assert answer.body == {
         "object": "list",
         "data": [
-            {"id": "chat", "object": "model", "owned_by": "llm-hosting", "modes": ["async", "streaming"], "default": True},
-            {"id": "summarizer", "object": "model", "owned_by": "llm-hosting", "modes": ["async"], "default": False},
-            {"id": "small", "object": "model", "owned_by": "llm-hosting", "modes": ["streaming"], "default": False},
+            {"id": "chat", "object": "model", "created": created, "owned_by": "llm-hosting",
+             "modes": ["async", "streaming"], "default": True},
+            {"id": "summarizer", "object": "model", "created": created, "owned_by": "llm-hosting",
+             "modes": ["async"], "default": False},
+            {"id": "small", "object": "model", "created": created, "owned_by": "llm-hosting",
+             "modes": ["streaming"], "default": False},
         ],
     }
 

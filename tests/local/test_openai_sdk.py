@@ -29,6 +29,13 @@ def test_models_list_names_the_catalogs_models(client):
     assert [model.id for model in client.models.list()] == [MODEL, "small"]
 
 
+def test_every_listed_model_is_a_valid_openai_model_object(client):
+    # The SDK builds its types without validating them; a strictly typed client (the spec's
+    # required id, created, object and owned_by) validates, as pydantic does here.
+    for model in client.models.list():
+        openai.types.Model.model_validate(model.model_dump(), strict=True)
+
+
 def test_a_chat_completion_answers_the_messages(client):
     completion = client.chat.completions.create(model=MODEL, messages=HELLO)
 
