@@ -3,7 +3,7 @@
 The stage URL is ``http://<host>:<port>/api/``. Every request must carry a SigV4 signature
 (service ``execute-api``, any region) from a known key pair: the gateway recomputes it with
 botocore and otherwise answers 403 with the body the stack's gateway responses give
-(``{"error": {"code": "<responseType>", "message": ...}}``), as IAM auth does. Accepted requests
+(``stacks/gateway_errors.py``), as IAM auth does. Accepted requests
 become REST proxy events (v1) for the async_api handler, with ``userArn`` naming the signing
 access key, except the streamed routes (``STREAM_ROUTES``), whose bytes are relayed to the
 streaming front as they arrive (the stack's response transfer mode ``STREAM``).
@@ -32,6 +32,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from local.lambda_events import ACCOUNT, ApiResponse
+from stacks.gateway_errors import error_body
 
 STAGE = "api"
 STREAM_ROUTES = frozenset({"/v1/generate/stream", "/v1/chat/completions"})
@@ -190,12 +191,11 @@ class LocalApiGateway:
                         raise Rejected("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
                     identity = verify_signature(self.command, self.path, self.headers, body, gateway._identities)
                 except Rejected as rejected:
-                    self._reply(403, {"error": {"code": rejected.code, "message": rejected.message}})
+                    self._reply(403, error_body(rejected.code, rejected.message, "DEFAULT_4XX"))
                     return
                 if gateway._throttled:
                     retry_after = gateway._throttled.pop(0)
-                    error = {"error": {"code": "THROTTLED", "message": "Too Many Requests"}}
-                    self._reply(429, error, {"Retry-After": retry_after})
+                    self._reply(429, error_body("THROTTLED", "Too Many Requests", "THROTTLED"), {"Retry-After": retry_after})
                 elif self.command == "POST" and route in STREAM_ROUTES:
                     self._relay_stream(route, body)
                 else:

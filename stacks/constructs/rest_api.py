@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
@@ -14,12 +12,9 @@ from constructs import Construct
 
 from stacks.config import ApiConfig
 from stacks.constructs.secure_storage import RETAINED
+from stacks.gateway_errors import response_template
 
 API_STAGE = "api"
-# Every error API Gateway answers itself (auth, throttling, validation) gets the API's error shape.
-_ERROR_TEMPLATE = json.dumps(
-    {"error": {"code": "$context.error.responseType", "message": "$context.error.messageString"}}
-).replace('"$context.error.messageString"', "$context.error.messageString")
 # Inline request bodies are checked for shape here; the function gives the precise 4xx for the rest.
 _SUBMIT_SCHEMA = apigw.JsonSchema(
     schema=apigw.JsonSchemaVersion.DRAFT4,
@@ -111,12 +106,16 @@ class InferenceRestApi(apigw.RestApi):
             policy=_invoker_policy(settings.invoker_accounts),
         )
         api = self
+        # Every error API Gateway answers itself (auth, throttling, validation) gets the API's error shape.
         for response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
             api.add_gateway_response(
                 f"Json{response_type.response_type}",
                 type=response_type,
-                templates={"application/json": _ERROR_TEMPLATE},
+                templates={"application/json": response_template(response_type.response_type)},
             )
+        api.add_gateway_response(
+            "JsonTHROTTLED", type=apigw.ResponseType.THROTTLED, templates={"application/json": response_template("THROTTLED")}
+        )
 
         integration = apigw.LambdaIntegration(async_function)
         validator = api.add_request_validator("Validator", validate_request_body=True, validate_request_parameters=True)

@@ -92,6 +92,8 @@ def test_a_wrong_signature_raises_permission_denied(local_api):
         client.models.list()
 
     assert raised.value.status_code == 403
+    # API Gateway's own error, in the fields of OpenAI's error object (stacks/gateway_errors.py).
+    assert (raised.value.code, raised.value.type, raised.value.param) == ("INVALID_SIGNATURE", "invalid_request_error", None)
 
 
 def test_a_failure_mid_stream_raises_after_the_tokens_before_it(client):

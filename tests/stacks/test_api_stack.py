@@ -10,6 +10,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.config import load_all
+from stacks.gateway_errors import error_body
 from tests.stacks.conftest import STAGE_NAMES
 
 # The handlers' shared package, as each function's asset holds it at its root.
@@ -80,13 +81,21 @@ def test_submit_body_is_validated_by_api_gateway(stage):
     assert validator["Properties"]["ValidateRequestBody"] is True
 
 
-def test_gateway_errors_use_the_api_error_shape(stage):
+def test_gateway_errors_use_the_api_error_shape_with_openais_type_as_the_local_gateway_does(stage):
     _, api, _ = stage
     responses = resources(api, "AWS::ApiGateway::GatewayResponse")
-    assert {r["Properties"]["ResponseType"] for r in responses.values()} == {"DEFAULT_4XX", "DEFAULT_5XX"}
-    for response in responses.values():
-        template = response["Properties"]["ResponseTemplates"]["application/json"]
-        assert template.startswith('{"error": {"code": "$context.error.responseType"')
+    by_type = {r["Properties"]["ResponseType"]: r["Properties"]["ResponseTemplates"]["application/json"]
+               for r in responses.values()}
+    assert set(by_type) == {"DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED"}
+    for response_type, template in by_type.items():
+        # What API Gateway writes: $context.error.messageString is the message as a quoted JSON string.
+        message = 'Too "Many" Requests'
+        rendered = json.loads(
+            template.replace("$context.error.responseType", response_type)
+            .replace("$context.error.messageString", json.dumps(message))
+        )
+        assert rendered == error_body(response_type, message, response_type)
+        assert set(rendered["error"]) == {"code", "message", "type", "param"}
 
 
 def test_stage_throttles_traces_and_logs_access_per_config(stage):
