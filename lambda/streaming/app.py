@@ -198,14 +198,15 @@ def _complete(upstream: ModelResponseStream, chat: ChatRequest) -> Response:
 
 
 class _ModelTextResponse(JSONResponse):
-    """A JSON answer that carries the model's text, which may hold a lone surrogate (strict_json.dumps_utf8)."""
+    """A JSON answer that may carry the model's text (its tokens, or its own error message), which
+    may hold a lone surrogate (strict_json.dumps_utf8)."""
 
     def render(self, content: Any) -> bytes:
         return strict_json.dumps_utf8(content)
 
 
 def _chat_error(error: ChatError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+    return _ModelTextResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
 def _chat_refusal(error: UpstreamRefused) -> ChatError:

@@ -11,7 +11,7 @@ from local.scripted_runtime import ModelStreamError, Refuse, parts
 
 from .sse_client import StreamingCall
 from .streaming_modules import ENDPOINT_NAME, catalog, stream_settings
-from .streams import lmi_chat_stream, vllm_chat_stream
+from .streams import lmi_chat_stream, vllm_chat_stream, vllm_error_event
 
 PATH = "/v1/chat/completions"
 CATALOG = catalog.ModelCatalog.from_dict(
@@ -128,3 +128,12 @@ def test_a_lone_surrogate_from_the_model_reaches_the_caller_as_its_json_escape(e
         assert contents == ["Hi", "\ud800", None]
     else:
         assert json.loads(raw)["choices"][0]["message"]["content"] == "Hi\ud800"
+
+
+def test_a_model_error_whose_message_holds_a_lone_surrogate_is_a_502_not_a_500(emulator, chat_url):
+    body = vllm_error_event("bad LONE").replace(b"LONE", b"\\ud800")
+    scenario = emulator.script(parts(body, cuts=[]))
+    with complete(chat_url, scenario.key, stream=False) as call:
+        assert call.status == 502
+        error = call.json()["error"]
+    assert (error["type"], error["message"]) == ("server_error", "bad \ud800")
