@@ -132,8 +132,8 @@ class DashboardStack(Stack):
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=name, default_interval=Duration.hours(3))
         for model_name, model in async_inference.models.items():
             dashboard.add_widgets(*async_model_widgets(model_name, model.endpoint))
+        front = api.streaming_front if api is not None else None
         for model_name, model in (streaming.models if streaming else {}).items():
-            front = api.streaming_front if api is not None else None
             dashboard.add_widgets(*streaming_model_widgets(model_name, model.component, front))
         if api is not None:
             dashboard.add_widgets(*api_widgets(api))

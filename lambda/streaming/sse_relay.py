@@ -40,16 +40,12 @@ HEADERS = [
 
 
 def format_event(event: StreamEvent) -> bytes:
+    # JSON escapes every control character, so a token never breaks an SSE line.
     if isinstance(event, Token):
-        return b"data: " + _json({"token": event.text}) + b"\n\n"
+        return b"data: " + dumps_utf8({"token": event.text}) + b"\n\n"
     if isinstance(event, Done):
-        return b"event: done\ndata: " + _json({"generated_text": event.generated_text}) + b"\n\n"
-    return b"event: error\ndata: " + _json({"code": event.code, "message": event.message}) + b"\n\n"
-
-
-def _json(value: Any) -> bytes:
-    # json.dumps escapes every control character, so a token never breaks an SSE line.
-    return dumps_utf8(value)
+        return b"event: done\ndata: " + dumps_utf8({"generated_text": event.generated_text}) + b"\n\n"
+    return b"event: error\ndata: " + dumps_utf8({"code": event.code, "message": event.message}) + b"\n\n"
 
 
 def format_events(events: Iterable[StreamEvent]) -> bytes:
@@ -68,18 +64,16 @@ class TokenEventStreamResponse:
     def __init__(
         self,
         upstream: ModelResponseStream,
-        decoder: TokenStream | None = None,
         formatter: Callable[[Iterable[StreamEvent]], bytes] = format_events,
         *,
         headers_sent: bool = False,
         on_first_token: Callable[[], None] | None = None,
     ) -> None:
         self._upstream = upstream
-        self._decoder = decoder or TokenStream()
         self._formatter = formatter
         self._headers_sent = headers_sent
         self._on_first_token = on_first_token
-        self._events: Iterator[StreamEvent] = self._decoder.events(upstream.parts())
+        self._events: Iterator[StreamEvent] = TokenStream().events(upstream.parts())
         self._complete = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -173,16 +173,9 @@ class TokenStream:
                 return self._fail([], LineTooLong(self._max_line_bytes))
             pending += part
             return []
-        if pending:
-            # Lines are read in place from the one buffer, then the tail moves to its front.
-            pending += part
-            return self._decode_pending()
-        events: list[StreamEvent] = []
-        try:
-            pending += part[self._decode_lines(part, events) :]
-        except TokenStreamError as violation:
-            self._fail(events, violation)
-        return events
+        # Lines are read in place from the one buffer, then the tail moves to its front.
+        pending += part
+        return self._decode_pending()
 
     def events(self, parts: Iterable[bytes]) -> Iterator[StreamEvent]:
         """Every event of the stream whose parts ``parts`` yields, each as soon as its line is
@@ -207,28 +200,31 @@ class TokenStream:
                 continue
             pending += part
             plain = _plain_token(pending, 0, limit)
-            if plain is not None:
+            if plain is None:
+                yield from self._decode_pending(not_plain_at=0)
+            else:
                 text, end = plain
                 del pending[:end]
                 if text:
                     yield Token(text)
                 if _LF not in pending and len(pending) <= limit:
                     continue
-            yield from self._decode_pending()
+                yield from self._decode_pending()
             if self._finished:
                 return
         yield from self.finish()
 
-    def _decode_pending(self) -> list[StreamEvent]:
-        """Decode every complete line of the pending bytes; keep their unterminated tail."""
+    def _decode_pending(self, not_plain_at: int = -1) -> list[StreamEvent]:
+        """Decode every complete line of the pending bytes; keep their unterminated tail.
+        ``not_plain_at``: where the caller has already found no plain token line."""
         events: list[StreamEvent] = []
         try:
-            del self._pending[: self._decode_lines(self._pending, events)]
+            del self._pending[: self._decode_lines(self._pending, events, not_plain_at)]
         except TokenStreamError as violation:
             self._fail(events, violation)
         return events
 
-    def _decode_lines(self, buffer: bytes | bytearray, events: list[StreamEvent]) -> int:
+    def _decode_lines(self, buffer: bytes | bytearray, events: list[StreamEvent], not_plain_at: int) -> int:
         """Decode every complete line of ``buffer``; return where its unterminated tail starts."""
         limit = self._max_line_bytes
         find = buffer.find
@@ -239,7 +235,7 @@ class TokenStream:
                 if len(buffer) - start > limit:
                     raise LineTooLong(limit)
                 return start
-            plain = _plain_token(buffer, start, limit)
+            plain = None if start == not_plain_at else _plain_token(buffer, start, limit)
             if plain is not None:
                 text, start = plain
                 if text:

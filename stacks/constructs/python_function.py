@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -58,11 +59,15 @@ def _tree_digest(*roots: Path) -> str:
 def _asset_digest(function_dir: Path) -> str:
     """What the bundle is made of: the function's folder, the shared package, and the bytecode
     compiler with its Pyodide release, so that a new compiler ships new bytecode."""
-    package = json.loads((LAMBDA_ROOT.parent / "package.json").read_text())
     digest = hashlib.sha256(_tree_digest(function_dir, SHARED).encode())
-    digest.update(COMPILE_BYTECODE.read_bytes())
-    digest.update(package["devDependencies"]["pyodide"].encode())
+    digest.update(_compiler_digest())
     return digest.hexdigest()
+
+
+@functools.cache
+def _compiler_digest() -> bytes:
+    package = json.loads((LAMBDA_ROOT.parent / "package.json").read_text())
+    return hashlib.sha256(COMPILE_BYTECODE.read_bytes() + package["devDependencies"]["pyodide"].encode()).digest()
 
 
 def _canonical(name: str) -> str:
@@ -126,21 +131,32 @@ class _PipBundler:
         return True
 
 
+@functools.cache
+def _bytecode_compiler() -> subprocess.Popen:
+    """compile_bytecode.mjs, started once per synth: loading Pyodide takes about 2 s, compiling a
+    function's folder much less. It ends when this process closes its input, at exit."""
+    node = os.environ.get("JSII_NODE") or shutil.which("node")
+    if node is None:
+        raise RuntimeError("Node.js is needed to compile the functions' bytecode: run `make synth`, which provides it")
+    return subprocess.Popen(
+        [node, str(COMPILE_BYTECODE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+
+
 def compile_bytecode(folder: Path) -> list[str]:
     """Writes the runtime's bytecode beside every module in ``folder`` (compile_bytecode.mjs), so
     that no cold start compiles a bundled module: Lambda's /var/task is read-only, and a module
     without valid bytecode is compiled from source at every import. Returns the modules (paths
     relative to ``folder``) that did not compile."""
-    node = os.environ.get("JSII_NODE") or shutil.which("node")
-    if node is None:
-        raise RuntimeError("Node.js is needed to compile the functions' bytecode: run `make synth`, which provides it")
-    result = subprocess.run([node, str(COMPILE_BYTECODE), str(folder)], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
+    compiler = _bytecode_compiler()
+    compiler.stdin.write(f"{folder}\n")
+    compiler.stdin.flush()
+    compiled = json.loads(compiler.stdout.readline() or '{"error": "Pyodide stopped without an answer"}')
+    if "error" in compiled:
         raise RuntimeError(
-            f"compiling the bytecode of {folder} with Pyodide failed ({result.stderr.strip()[:300]}); "
+            f"compiling the bytecode of {folder} with Pyodide failed ({compiled['error']}); "
             "`make synth` installs Pyodide (npm ci) and Node.js first"
         )
-    compiled = json.loads(result.stdout.strip().splitlines()[-1])
     if (compiled["cache_tag"], bytes.fromhex(compiled["magic"])) != (RUNTIME_CACHE_TAG, RUNTIME_MAGIC_NUMBER):
         raise RuntimeError(
             f"Pyodide compiles for {compiled['cache_tag']} (magic number {compiled['magic']}), the functions run "

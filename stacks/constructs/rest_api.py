@@ -12,7 +12,7 @@ from constructs import Construct
 
 from stacks.config import ApiConfig
 from stacks.constructs.secure_storage import RETAINED
-from stacks.gateway_errors import response_template
+from stacks.gateway_errors import OPENAI_TYPES, response_template
 
 API_STAGE = "api"
 # Inline request bodies are checked for shape here; the function gives the precise 4xx for the rest.
@@ -107,15 +107,12 @@ class InferenceRestApi(apigw.RestApi):
         )
         api = self
         # Every error API Gateway answers itself (auth, throttling, validation) gets the API's error shape.
-        for response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
+        for response_type in OPENAI_TYPES:
             api.add_gateway_response(
-                f"Json{response_type.response_type}",
-                type=response_type,
-                templates={"application/json": response_template(response_type.response_type)},
+                f"Json{response_type}",
+                type=apigw.ResponseType.of(response_type),
+                templates={"application/json": response_template(response_type)},
             )
-        api.add_gateway_response(
-            "JsonTHROTTLED", type=apigw.ResponseType.THROTTLED, templates={"application/json": response_template("THROTTLED")}
-        )
 
         integration = apigw.LambdaIntegration(async_function)
         validator = api.add_request_validator("Validator", validate_request_body=True, validate_request_parameters=True)

@@ -78,7 +78,7 @@ PUBLISHED: Mapping[str, tuple[Mapping[str, tuple[str, ...]], ...]] = {
 """The tables of each namespace SageMaker publishes in."""
 
 
-def published_dimension_sets(metric_name: str, namespace: str = NAMESPACE) -> set[frozenset[str]]:
+def published_dimension_sets(metric_name: str, namespace: str) -> set[frozenset[str]]:
     """Every dimension-name set SageMaker publishes `metric_name` with in `namespace`, across its tables."""
     return {frozenset(table[metric_name]) for table in PUBLISHED.get(namespace, ()) if metric_name in table}
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Template
 
 from stacks.constructs.sagemaker_metrics import published_dimension_sets
 from tests.stacks.conftest import STAGE_NAMES
-
-_STREAM_METRICS = Path(__file__).resolve().parents[2] / "lambda" / "streaming" / "stream_metrics.py"
-_spec = importlib.util.spec_from_file_location("stream_metrics", _STREAM_METRICS)
-stream_metrics = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(stream_metrics)
+from tests.streaming.streaming_modules import stream_metrics
 
 
 def dashboard_body(template: Template) -> dict:

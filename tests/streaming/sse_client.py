@@ -76,3 +76,8 @@ class StreamingCall:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def emf_records(output: str) -> list[dict]:
+    """The CloudWatch embedded-metric-format lines in a process's standard output."""
+    return [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]

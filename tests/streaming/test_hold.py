@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 
 from local.asgi_server import serve
 from .streaming_modules import ENDPOINT_NAME
-from .sse_client import StreamingCall
+from .sse_client import StreamingCall, emf_records
 from .streaming_modules import ROOT, load_app_module, stream_settings
 from .streams import lmi_chat_stream, tgi_stream
 from local.scripted_runtime import Refuse, parts
@@ -263,5 +263,5 @@ def test_a_held_streams_time_to_first_token_counts_the_wait_for_its_copy(emulato
     with generate(url, scenario.key) as call:
         assert [e.event for e in call.events()][-1] == "done"
 
-    [record] = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    [record] = emf_records(capfd.readouterr().out)
     assert record["TimeToFirstToken"] >= COLD_START_SECONDS * 1000

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from local.asgi_server import serve
 from local.scripted_runtime import InternalStreamFailure, ModelStreamError, Part, Refuse, Stall, parts
 
-from .sse_client import StreamingCall
+from .sse_client import StreamingCall, emf_records
 from .streaming_modules import ENDPOINT_NAME, stream_settings
 from .streams import legacy_lmi_stream, lmi_error_line, lmi_stream, tgi_stream
 
@@ -379,7 +379,7 @@ def test_the_time_to_first_token_is_published_once_per_stream_as_an_embedded_met
     with generate(url, scenario.key) as call:
         assert wire(call) == tokens_then_done(["a", "b"])
 
-    [record] = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    [record] = emf_records(capfd.readouterr().out)
     assert record["_aws"]["CloudWatchMetrics"] == [
         {"Namespace": "LLMHosting/llm-test", "Dimensions": [["Model"]],
          "Metrics": [{"Name": "TimeToFirstToken", "Unit": "Milliseconds"}]}

@@ -64,11 +64,21 @@ def test_every_token_before_a_violation_is_delivered_in_order_then_one_failure(t
     assert isinstance(events[-1], StreamFailure) and events[-1].code == violation
 
 
+def read_all(parts: list[bytes]) -> list:
+    """As the relay reads: the decoder's ``events``, which end with the stream's last event."""
+    decoder = TokenStream(max_line_bytes=MAX_LINE_BYTES)
+    events = list(decoder.events(iter(parts)))
+    assert decoder.finished and isinstance(events[-1], (Done, StreamFailure))
+    assert list(decoder.events(iter(parts))) == [], "a finished decoder answered more events"
+    return events
+
+
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(body=st.binary(max_size=2048), cuts=st.lists(st.integers(0, 10_000), max_size=40))
-def test_arbitrary_bytes_end_in_exactly_one_final_event_whatever_the_split(body, cuts):
+def test_arbitrary_bytes_end_in_exactly_one_final_event_whatever_the_split_and_the_reader(body, cuts):
     whole = decode([body])
     assert decode(split(body, cuts)) == whole
+    assert read_all(split(body, cuts)) == whole
     *tokens, last = whole
     assert all(isinstance(event, Token) for event in tokens)
     assert isinstance(last, (Done, StreamFailure))
@@ -93,22 +103,6 @@ def test_mixed_lines_decode_the_same_whatever_the_split(lines, cuts):
     assert decode(split(body, cuts)) == decode([body])
 
 
-def read_all(parts: list[bytes]) -> list:
-    """As the relay reads: the decoder's ``events``, which end with the stream's last event."""
-    decoder = TokenStream(max_line_bytes=MAX_LINE_BYTES)
-    events = list(decoder.events(iter(parts)))
-    assert decoder.finished and isinstance(events[-1], (Done, StreamFailure))
-    assert list(decoder.events(iter(parts))) == [], "a finished decoder answered more events"
-    return events
-
-
-@settings(suppress_health_check=[HealthCheck.too_slow])
-@given(body=st.binary(max_size=2048), cuts=st.lists(st.integers(0, 10_000), max_size=40))
-def test_events_yields_what_feed_yields_for_arbitrary_bytes_and_splits(body, cuts):
-    parts = split(body, cuts)
-    assert read_all(parts) == decode(parts)
-
-
 @given(
     container=st.sampled_from(sorted(CONTAINER_STREAMS)),
     texts=texts,
@@ -116,7 +110,7 @@ def test_events_yields_what_feed_yields_for_arbitrary_bytes_and_splits(body, cut
     position=st.integers(0, 100),
     cuts=st.lists(st.integers(0, 10_000), max_size=60),
 )
-def test_read_yields_what_feed_yields_for_container_streams_with_or_without_a_violation(
+def test_events_yields_what_feed_yields_for_container_streams_with_or_without_a_violation(
     container, texts, violation, position, cuts
 ):
     lines = lines_of(CONTAINER_STREAMS[container](texts))

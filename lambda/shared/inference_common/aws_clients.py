@@ -13,7 +13,6 @@ looks in its function's services' folders only, and refuses any other service wi
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import botocore.loaders
@@ -25,10 +24,11 @@ from botocore.exceptions import DataNotFoundError
 class _NamedServicesLoader(botocore.loaders.Loader):
     """botocore's data loader, which lists only the services it was given."""
 
-    def __init__(self, services: tuple[str, ...], extra_search_paths: list[str]) -> None:
-        super().__init__(extra_search_paths=extra_search_paths)
+    def __init__(self, services: tuple[str, ...], search_paths: list[str]) -> None:
+        super().__init__(extra_search_paths=search_paths, include_default_search_paths=False)
         self._services = sorted(services)
 
+    @botocore.loaders.instance_cache
     def list_available_services(self, type_name: str) -> list[str]:
         # As botocore's own answer: the services with a file of this type (a service without
         # endpoint rules, say, is absent from the "endpoint-rule-set-1" list, and botocore falls back).
@@ -44,10 +44,9 @@ class _NamedServicesLoader(botocore.loaders.Loader):
 def session_for(*services: str) -> botocore.session.Session:
     """A botocore session that creates clients for ``services`` (botocore's names, e.g. ``dynamodb``)."""
     session = botocore.session.get_session()
-    # AWS_DATA_PATH's folders, searched as botocore's own loader would (botocore.loaders.create_loader).
-    data_path = session.get_config_variable("data_path")
-    extra_paths = [os.path.expanduser(os.path.expandvars(path)) for path in data_path.split(os.pathsep)] if data_path else []
-    session.register_component("data_loader", _NamedServicesLoader(services, extra_paths))
+    # The folders botocore's own loader would search (AWS_DATA_PATH's, then its defaults).
+    search_paths = botocore.loaders.create_loader(session.get_config_variable("data_path")).search_paths
+    session.register_component("data_loader", _NamedServicesLoader(services, search_paths))
     return session
 
 

@@ -103,10 +103,16 @@ def dumps_utf8(value: Any) -> bytes:
     """``value`` as JSON in UTF-8, for answers that carry a model's text. A model may send a lone
     UTF-16 surrogate (the escape ``\\ud800``), which has no UTF-8 form: such a value is written
     with JSON's own escapes instead, so the caller gets what the model sent and the answer never fails."""
+    encoded = _utf8(value)
+    return encoded if encoded is not None else json.dumps(value).encode("ascii")
+
+
+def _utf8(value: Any) -> bytes | None:
+    """``value`` as JSON in UTF-8, or None when it holds a lone surrogate, which has no UTF-8 form."""
     try:
         return json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(value).encode("ascii")
+        return None
 
 
 def _check_depth(raw: bytes) -> None:
@@ -137,9 +143,7 @@ def _finite_float(text: str) -> float:
 
 
 def _check_encodable(value: Any) -> None:
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
+    if _utf8(value) is None:
         raise JsonRejected(
             UNPAIRED_SURROGATE, "the body has a \\u escape of a lone UTF-16 surrogate, which is no Unicode character"
-        ) from None
+        )
