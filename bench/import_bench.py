@@ -5,9 +5,14 @@ What is timed is what Lambda loads: each function's bundled asset in cdk.out (wr
 function's `aws:asset:path` metadata), with the environment variables its template sets
 (a value CloudFormation resolves at deploy time, such as a table name, becomes a placeholder
 of the same kind). The handler's module is imported in a fresh interpreter, so nothing is
-cached in sys.modules, and the figure includes what the module does at import (its boto3
-clients, the Powertools resolver). For `run.sh` (the Lambda Web Adapter's entry point) that
-is uvicorn plus the `app` module it serves. boto3 comes from the Lambda runtime for the
+cached in sys.modules, and the interpreter sees what Lambda's does: the asset, then a folder with
+the runtime's own packages (RUNTIME_PACKAGES, the virtualenv's copies: boto3 and its
+dependencies), then the standard library. Nothing else of the virtualenv is on its path, and no
+`site` hook runs first: a package the asset does not bundle, such as a `websockets` that uvicorn
+would pick up if it were there, is as absent as in Lambda, and the figure includes what the module does at import (its boto3
+clients, the Powertools resolver). For `run.sh` (the Lambda Web Adapter's entry point) it is
+what runs before the port opens: `serve.loaded_server()`, which imports uvicorn and loads the app
+with its protocol classes. boto3 comes from the Lambda runtime for the
 functions that do not bundle it; here, from the virtualenv.
 
 RUNS samples each, alternated between the handlers and the baseline so that drift on a shared
@@ -34,17 +39,20 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, replace
+from importlib.metadata import distribution
 from pathlib import Path
+
+from stacks.constructs.python_function import RUNTIME_PACKAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSEMBLY = ROOT / "cdk.out" / "assembly-Dev"
 RUNS = 15
 TARGET_RATIO = 1.5
-# What `run.sh` makes the interpreter import: uvicorn, then the app module it serves.
-_ENTRY_MODULES = {"run.sh": ("uvicorn", "app")}
+# What `run.sh` runs before the Lambda Web Adapter's readiness check can pass.
+_ENTRY_STATEMENTS = {"run.sh": "import serve; serve.loaded_server()"}
 
-_TIMED_IMPORT = (
-    "import sys, time; sys.path[:0] = {paths!r}; t = time.perf_counter(); {imports}; "
+_TIMED_START = (
+    "import sys, time; sys.path[:0] = {paths!r}; t = time.perf_counter(); {start}; "
     "print(time.perf_counter() - t)"
 )
 # The environment Lambda itself gives every function; credentials only need to be well-formed.
@@ -67,7 +75,7 @@ _LAMBDA_ENVIRONMENT = {
 class DeployedHandler:
     name: str
     asset: Path
-    modules: tuple[str, ...]
+    start: str
     environment: dict[str, str]
 
 
@@ -88,7 +96,7 @@ def deployed_handlers(assembly: Path = ASSEMBLY) -> list[DeployedHandler]:
                 DeployedHandler(
                     name=variables.get("POWERTOOLS_SERVICE_NAME", logical_id),
                     asset=(assembly / resource["Metadata"]["aws:asset:path"]).resolve(),
-                    modules=_ENTRY_MODULES.get(handler, (handler.rpartition(".")[0],)),
+                    start=_ENTRY_STATEMENTS.get(handler, f"import {handler.rpartition('.')[0]}"),
                     environment={name: _resolved(name, value) for name, value in variables.items()},
                 )
             )
@@ -100,10 +108,21 @@ def _resolved(name: str, value: object) -> str:
     return value if isinstance(value, str) else f"bench-{name.lower().replace('_', '-')}"
 
 
-def _import_seconds(modules: tuple[str, ...], paths: list[str], environment: dict[str, str]) -> float:
-    imports = "; ".join(f"import {module}" for module in modules)
+def runtime_folder(workdir: Path) -> Path:
+    """A folder holding the packages Lambda's Python runtime provides, as ``/var/runtime`` does."""
+    folder = workdir / "runtime"
+    folder.mkdir()
+    for package in sorted(RUNTIME_PACKAGES):
+        files = distribution(package).files or []
+        for top in sorted({f.parts[0] for f in files if f.parts[0] != ".." and not f.parts[0].endswith(".pth")}):
+            (folder / top).symlink_to(Path(distribution(package).locate_file(top)))
+    return folder
+
+
+def _start_seconds(start: str, paths: list[str], environment: dict[str, str]) -> float:
+    # -S: no site-packages and no site hooks; the paths are all the interpreter finds besides the stdlib.
     result = subprocess.run(
-        [sys.executable, "-c", _TIMED_IMPORT.format(paths=paths, imports=imports)],
+        [sys.executable, "-S", "-c", _TIMED_START.format(paths=paths, start=start)],
         env={"PATH": os.environ.get("PATH", ""), **_LAMBDA_ENVIRONMENT, **environment},
         capture_output=True,
         text=True,
@@ -113,14 +132,16 @@ def _import_seconds(modules: tuple[str, ...], paths: list[str], environment: dic
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def measure(handlers: list[DeployedHandler], runs: int = RUNS) -> tuple[float, dict[str, float]]:
-    """Fastest seconds of `import boto3`, and of each handler's import."""
+def measure(handlers: list[DeployedHandler], runtime: Path, runs: int = RUNS) -> tuple[float, dict[str, float]]:
+    """Fastest seconds of `import boto3`, and of each handler's start."""
     baseline: list[float] = []
     samples: dict[str, list[float]] = {h.name: [] for h in handlers}
     for _ in range(runs):
-        baseline.append(_import_seconds(("boto3",), [], {}))
+        baseline.append(_start_seconds("import boto3", [str(runtime)], {}))
         for handler in handlers:
-            samples[handler.name].append(_import_seconds(handler.modules, [str(handler.asset)], handler.environment))
+            samples[handler.name].append(
+                _start_seconds(handler.start, [str(handler.asset), str(runtime)], handler.environment)
+            )
     return min(baseline), {name: min(values) for name, values in samples.items()}
 
 
@@ -136,18 +157,18 @@ def run() -> list[tuple[str, str]]:
     deployed = deployed_handlers()
     if not deployed:
         raise RuntimeError(f"no Python functions in {ASSEMBLY}: run `make synth` first")
-    streaming = [h for h in deployed if h.modules == _ENTRY_MODULES["run.sh"]]
+    streaming = [h for h in deployed if h.start == _ENTRY_STATEMENTS["run.sh"]]
     without_bytecode = [replace(h, name=f"{h.name}, without bytecode") for h in streaming]
     with tempfile.TemporaryDirectory() as workdir:
         handlers = [with_local_bytecode(h, Path(workdir)) for h in deployed]
-        baseline, fastest = measure(handlers + without_bytecode)
+        baseline, fastest = measure(handlers + without_bytecode, runtime_folder(Path(workdir)))
     lines = [(f"import: bare `import boto3`, fastest of {RUNS}", f"{baseline * 1000:.0f} ms")]
     for handler in handlers:
         seconds = fastest[handler.name]
         verdict = "ok" if seconds / baseline <= TARGET_RATIO else f"over the {TARGET_RATIO}x target"
         lines.append(
             (
-                f"import: {handler.name} ({' + '.join(handler.modules)}, bundled asset) / import boto3",
+                f"import: {handler.name} (`{handler.start}`, bundled asset) / import boto3",
                 f"{seconds / baseline:.2f}x ({seconds * 1000:.0f} ms, {verdict})",
             )
         )

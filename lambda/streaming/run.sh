@@ -6,4 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export PYTHONPATH="${LAMBDA_TASK_ROOT:-.}:${LAMBDA_RUNTIME_DIR:-}:${PYTHONPATH:-}"
-exec python -m uvicorn app:app --host 0.0.0.0 --port "${AWS_LWA_PORT:-8080}" --no-access-log
+# serve.py: uvicorn serving app:app on AWS_LWA_PORT, started with the garbage collector paused.
+exec python serve.py
