@@ -64,9 +64,14 @@ class UpstreamBroken(Exception):
         self.message = message
 
 
+SERVICES = ("sagemaker-runtime", "sagemaker", "cloudwatch")
+"""Every service the front calls. Its bundle keeps botocore's data of these alone
+(``stacks/constructs/streaming_front.py``, which names them too; a test holds the two lists equal)."""
+
+
 def create_session() -> botocore.session.Session:
     """The botocore session of the front's clients (inference_common/aws_clients.py)."""
-    return session_for("sagemaker-runtime", "sagemaker", "cloudwatch")
+    return session_for(*SERVICES)
 
 
 def create_client(settings: Settings, session: botocore.session.Session) -> Any:

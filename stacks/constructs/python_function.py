@@ -21,6 +21,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks import botocore_data
+
 LAMBDA_ROOT = Path(__file__).resolve().parents[2] / "lambda"
 SHARED = LAMBDA_ROOT / "shared"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -56,10 +58,12 @@ def _tree_digest(*roots: Path) -> str:
     return digest.hexdigest()
 
 
-def _asset_digest(function_dir: Path) -> str:
-    """What the bundle is made of: the function's folder, the shared package, and the bytecode
-    compiler with its Pyodide release, so that a new compiler ships new bytecode."""
+def _asset_digest(function_dir: Path, botocore_services: tuple[str, ...]) -> str:
+    """What the bundle is made of: the function's folder, the shared package, the services whose
+    botocore data it keeps, and the bytecode compiler with its Pyodide release, so that a new
+    compiler ships new bytecode."""
     digest = hashlib.sha256(_tree_digest(function_dir, SHARED).encode())
+    digest.update(json.dumps(sorted(botocore_services)).encode())
     digest.update(_compiler_digest())
     return digest.hexdigest()
 
@@ -93,16 +97,18 @@ def unmet_dependencies(bundle: Path) -> list[str]:
 
 @jsii.implements(ILocalBundling)
 class _PipBundler:
-    """Copies the function folder and the shared package, pip-installs requirements.txt, then
-    compiles the runtime's bytecode for all of it (``compile_bytecode``).
+    """Copies the function folder and the shared package, pip-installs requirements.txt, trims a
+    bundled botocore's data to ``botocore_services`` (stacks/botocore_data.py), then compiles the
+    runtime's bytecode for all of it (``compile_bytecode``).
 
     requirements.txt pins every package the function bundles, dependencies included, and pip
     installs exactly those (``--no-deps``): a dependency the runtime provides (``RUNTIME_PACKAGES``)
     is left to the runtime unless the file pins it. Synth fails if a pin is missing.
     """
 
-    def __init__(self, function_dir: Path) -> None:
+    def __init__(self, function_dir: Path, botocore_services: tuple[str, ...]) -> None:
         self._function_dir = function_dir
+        self._botocore_services = botocore_services
 
     def try_bundle(self, output_dir: str, _options: object) -> bool:
         out = Path(output_dir)
@@ -122,6 +128,14 @@ class _PipBundler:
                     f"{requirements.relative_to(LAMBDA_ROOT.parent)} must pin every dependency the Lambda runtime "
                     f"does not provide ({', '.join(sorted(RUNTIME_PACKAGES))}): " + "; ".join(unmet)
                 )
+        if self._botocore_services:
+            data = out / "botocore" / "data"
+            if not data.is_dir():
+                raise ValueError(
+                    f"{self._function_dir.name} names botocore services to keep, but does not bundle botocore "
+                    "(the runtime's copy is not trimmed): pin botocore in its requirements.txt or name none"
+                )
+            botocore_data.keep_only(data, self._botocore_services)
         own = {str(path.relative_to(source)) for source in (SHARED, self._function_dir) for path in source.rglob("*.py")}
         # A module of ours that does not compile is an error; one in a dependency (an example, a
         # template) is left without bytecode, as pip leaves it.
@@ -191,7 +205,10 @@ class PythonFunction(Construct):
         memory_size: int = 512,
         handler: str = "app.handler",
         layers: list[lambda_.ILayerVersion] | None = None,
+        botocore_services: tuple[str, ...] = (),
     ) -> None:
+        """``botocore_services``: for a function that bundles botocore, the services its session
+        creates clients for; the bundle keeps the data of these alone (stacks/botocore_data.py)."""
         super().__init__(scope, id)
         function_dir = LAMBDA_ROOT / name
         self.log_group = logs.LogGroup(
@@ -212,10 +229,10 @@ class PythonFunction(Construct):
             handler=handler,
             code=lambda_.Code.from_asset(
                 str(function_dir),
-                asset_hash=_asset_digest(function_dir),
+                asset_hash=_asset_digest(function_dir, botocore_services),
                 bundling=BundlingOptions(
                     image=DockerImage.from_registry("unused-local-bundling-only"),
-                    local=_PipBundler(function_dir),
+                    local=_PipBundler(function_dir, botocore_services),
                 ),
             ),
             role=self.role,

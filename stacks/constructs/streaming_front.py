@@ -18,6 +18,9 @@ WEB_ADAPTER_ACCOUNT = "753240598075"
 # What lambda/streaming/stream_metrics.py publishes, in embedded metric format.
 TIME_TO_FIRST_TOKEN = "TimeToFirstToken"
 MODEL_DIMENSION = "Model"
+# The services the front's botocore session calls (lambda/streaming/sagemaker_stream.py SERVICES):
+# its bundle keeps botocore's data of these alone (stacks/botocore_data.py).
+BOTOCORE_SERVICES = ("sagemaker-runtime", "sagemaker", "cloudwatch")
 
 
 def metrics_namespace_for(resource_prefix: str) -> str:
@@ -63,6 +66,7 @@ class StreamingFront(Construct):
             description="Relays generated tokens from the streaming endpoint as server-sent events",
             handler="run.sh",
             layers=[adapter],
+            botocore_services=BOTOCORE_SERVICES,
             environment={
                 "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
                 "AWS_LWA_INVOKE_MODE": "response_stream",
