@@ -7,7 +7,11 @@ from __future__ import annotations
 import _imp
 from pathlib import Path
 
-from stacks.constructs.python_function import LAMBDA_ROOT, RUNTIME_PACKAGES, compile_bytecode, unmet_dependencies
+import pytest
+
+from stacks.constructs.python_function import (
+    LAMBDA_ROOT, RUNTIME_PACKAGES, _PipBundler, compile_bytecode, unmet_dependencies,
+)
 
 # CPython 3.14's bytecode magic number, then CR LF: 3627 from 3.14rc3 on, for every 3.14 release
 # (CPython's Include/internal/pycore_magic_number.h).
@@ -80,3 +84,11 @@ def test_a_module_that_does_not_compile_is_named(tmp_path):
     (tmp_path / "pkg" / "broken.py").write_text("def handler(:\n")
     assert compile_bytecode(tmp_path) == ["pkg/broken.py"]
     assert (tmp_path / "__pycache__" / "fine.cpython-314.pyc").exists()
+
+
+def test_botocore_services_are_refused_for_a_function_that_takes_the_runtimes_botocore(tmp_path):
+    function = tmp_path / "function"
+    function.mkdir()
+    (function / "app.py").write_text("def handler(event, context):\n    return {}\n")
+    with pytest.raises(ValueError, match="names botocore services to keep, but does not bundle botocore"):
+        _PipBundler(function, ("sagemaker",)).try_bundle(str(tmp_path / "out"), None)
