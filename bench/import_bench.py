@@ -4,16 +4,17 @@ What is timed is what Lambda loads: each function's bundled asset in cdk.out (wr
 `make synth`, which `make bench` runs first), found through the Dev stage's templates (the
 function's `aws:asset:path` metadata), with the environment variables its template sets
 (a value CloudFormation resolves at deploy time, such as a table name, becomes a placeholder
-of the same kind). The handler's module is imported in a fresh interpreter, so nothing is
-cached in sys.modules, and the interpreter sees what Lambda's does: the asset, then a folder with
-the runtime's own packages (RUNTIME_PACKAGES, the virtualenv's copies: boto3 and its
-dependencies), then the standard library. Nothing else of the virtualenv is on its path, and no
-`site` hook runs first: a package the asset does not bundle, such as a `websockets` that uvicorn
-would pick up if it were there, is as absent as in Lambda, and the figure includes what the module does at import (its boto3
-clients, the Powertools resolver). For `run.sh` (the Lambda Web Adapter's entry point) it is
-what runs before the port opens: `serve.loaded_server()`, which imports uvicorn and loads the app
-with its protocol classes. boto3 comes from the Lambda runtime for the
-functions that do not bundle it; here, from the virtualenv.
+of the same kind). Each start runs in a fresh interpreter, so nothing is cached in sys.modules,
+and the figure includes what the module does at import (its botocore clients). For a handler
+module that is its import; for `run.sh` (the Lambda Web Adapter's entry point) it is what
+`python -m uvicorn app:app --http httptools` runs before the port opens: uvicorn's import, then
+its config's load (the app and uvicorn's protocol classes).
+
+The interpreter sees what Lambda's does, and nothing more (`python -S`, no `site` hooks): the
+asset, then a folder with the runtime's own packages (RUNTIME_PACKAGES: boto3 and its
+dependencies, the virtualenv's copies), then the standard library. A package the asset does not
+bundle is as absent as in Lambda. (Before, the virtualenv's site-packages were visible, and
+uvicorn, which loads `websockets` when it can, loaded the virtualenv's.)
 
 RUNS samples each, alternated between the handlers and the baseline so that drift on a shared
 machine hits all alike; the fastest sample of each is kept, since load from other processes only
@@ -21,10 +22,11 @@ ever adds time (on the 2-core development machines medians moved by 2x between r
 interpreter is the virtualenv's, not Lambda's 3.14: the ratio, not the milliseconds, is what
 carries over.
 
-Bytecode: each asset ships checked-hash bytecode for Lambda's Python 3.14 (compiled at synth,
-stacks/constructs/compile_bytecode.mjs), which this interpreter cannot load. So each handler is
-timed on a copy of its asset with the same kind of bytecode compiled by this interpreter, which
-is what Lambda's interpreter finds. One more row times the streaming front's asset without any
+Bytecode and compiled extensions: each asset ships checked-hash bytecode for Lambda's Python 3.14
+(compiled at synth, stacks/constructs/compile_bytecode.mjs) and the front ships httptools built for
+it, neither of which this interpreter can load. So each handler is timed on a copy of its asset
+with the same kind of bytecode compiled by this interpreter and the virtualenv's build of the same
+httptools release, which is what Lambda's interpreter finds for itself. One more row times the streaming front's asset without any
 bytecode it can load, as every cold start paid before the assets shipped bytecode.
 """
 
@@ -39,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, replace
-from importlib.metadata import distribution
+from importlib.metadata import distribution, distributions
 from pathlib import Path
 
 from stacks.constructs.python_function import RUNTIME_PACKAGES
@@ -49,7 +51,7 @@ ASSEMBLY = ROOT / "cdk.out" / "assembly-Dev"
 RUNS = 15
 TARGET_RATIO = 1.5
 # What `run.sh` runs before the Lambda Web Adapter's readiness check can pass.
-_ENTRY_STATEMENTS = {"run.sh": "import serve; serve.loaded_server()"}
+_ENTRY_STATEMENTS = {"run.sh": "import uvicorn; uvicorn.Config('app:app', http='httptools', access_log=False).load()"}
 
 _TIMED_START = (
     "import sys, time; sys.path[:0] = {paths!r}; t = time.perf_counter(); {start}; "
@@ -113,9 +115,10 @@ def runtime_folder(workdir: Path) -> Path:
     folder = workdir / "runtime"
     folder.mkdir()
     for package in sorted(RUNTIME_PACKAGES):
-        files = distribution(package).files or []
-        for top in sorted({f.parts[0] for f in files if f.parts[0] != ".." and not f.parts[0].endswith(".pth")}):
-            (folder / top).symlink_to(Path(distribution(package).locate_file(top)))
+        dist = distribution(package)
+        for top in {f.parts[0] for f in dist.files or [] if f.parts[0] != ".." and not f.parts[0].endswith(".pth")}:
+            if not (folder / top).exists():
+                (folder / top).symlink_to(Path(dist.locate_file(top)))
     return folder
 
 
@@ -145,12 +148,40 @@ def measure(handlers: list[DeployedHandler], runtime: Path, runs: int = RUNS) ->
     return min(baseline), {name: min(values) for name, values in samples.items()}
 
 
-def with_local_bytecode(handler: DeployedHandler, workdir: Path) -> DeployedHandler:
-    """A copy of the handler's asset with checked-hash bytecode for this interpreter, in ``workdir``."""
-    copy = workdir / handler.asset.name
+def local_copy(handler: DeployedHandler, workdir: Path, *, bytecode: bool = True) -> DeployedHandler:
+    """A copy of the handler's asset that this interpreter loads as Lambda's loads the asset: each
+    package with compiled extensions (built for the runtime's Python) replaced by the virtualenv's
+    build of the same release, and, with ``bytecode``, checked-hash bytecode compiled by this
+    interpreter (without it, this interpreter finds no bytecode it can load)."""
+    copy = workdir / f"{handler.asset.name}{'' if bytecode else '-source'}"
     shutil.copytree(handler.asset, copy)
-    compileall.compile_dir(copy, quiet=2, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    for bundled in distributions(path=[str(copy)]):
+        if any(str(f).endswith(".so") for f in bundled.files or []):
+            local = distribution(bundled.metadata["Name"])
+            if local.version != bundled.version:
+                raise RuntimeError(
+                    f"the bench needs {bundled.metadata['Name']} {bundled.version}, as the asset bundles it, in the "
+                    f"virtualenv (it has {local.version}): pin the same release in requirements-dev.txt"
+                )
+            for top in {f.parts[0] for f in bundled.files or [] if not f.parts[0].endswith(".dist-info")}:
+                target = copy / top
+                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+                source = Path(local.locate_file(top))
+                shutil.copytree(source, target) if source.is_dir() else shutil.copy(source, target)
+    if bytecode:
+        compileall.compile_dir(copy, quiet=2, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
     return replace(handler, asset=copy)
+
+
+def _ratio_lines(label: str, baseline: float, fastest: dict[str, float], handlers: list[DeployedHandler]) -> list[tuple[str, str]]:
+    lines = []
+    for handler in handlers:
+        seconds = fastest[handler.name]
+        verdict = "ok" if seconds / baseline <= TARGET_RATIO else f"over the {TARGET_RATIO}x target"
+        lines.append(
+            (f"{label}: {handler.name} (`{handler.start}`) / import boto3", f"{seconds / baseline:.2f}x ({seconds * 1000:.0f} ms, {verdict})")
+        )
+    return lines
 
 
 def run() -> list[tuple[str, str]]:
@@ -158,20 +189,14 @@ def run() -> list[tuple[str, str]]:
     if not deployed:
         raise RuntimeError(f"no Python functions in {ASSEMBLY}: run `make synth` first")
     streaming = [h for h in deployed if h.start == _ENTRY_STATEMENTS["run.sh"]]
-    without_bytecode = [replace(h, name=f"{h.name}, without bytecode") for h in streaming]
     with tempfile.TemporaryDirectory() as workdir:
-        handlers = [with_local_bytecode(h, Path(workdir)) for h in deployed]
+        handlers = [local_copy(h, Path(workdir)) for h in deployed]
+        without_bytecode = [
+            replace(local_copy(h, Path(workdir), bytecode=False), name=f"{h.name}, without bytecode") for h in streaming
+        ]
         baseline, fastest = measure(handlers + without_bytecode, runtime_folder(Path(workdir)))
     lines = [(f"import: bare `import boto3`, fastest of {RUNS}", f"{baseline * 1000:.0f} ms")]
-    for handler in handlers:
-        seconds = fastest[handler.name]
-        verdict = "ok" if seconds / baseline <= TARGET_RATIO else f"over the {TARGET_RATIO}x target"
-        lines.append(
-            (
-                f"import: {handler.name} (`{handler.start}`, bundled asset) / import boto3",
-                f"{seconds / baseline:.2f}x ({seconds * 1000:.0f} ms, {verdict})",
-            )
-        )
+    lines += _ratio_lines("import", baseline, fastest, handlers)
     for handler in without_bytecode:
         seconds = fastest[handler.name]
         lines.append((f"import: {handler.name} (before) / import boto3", f"{seconds / baseline:.2f}x ({seconds * 1000:.0f} ms)"))

@@ -17,7 +17,10 @@ def serve(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     # A held or streaming request ends when the server stops, as a Lambda's does when it is shut down.
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1))
+    # httptools, as run.sh names it.
+    server = uvicorn.Server(
+        uvicorn.Config(app, http="httptools", log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
