@@ -111,12 +111,16 @@ def resume(autoscaling, targets: list[ScalableTarget]) -> list[str]:
 def instances_kept_while_paused(config: EnvironmentConfig) -> str | None:
     """What a pause cannot stop: a streaming endpoint that may not scale to zero keeps the instances
     of its managed instance scaling minimum (MinInstanceCount, a property of the endpoint config,
-    not of a scalable target) with no copy on them, billing until a deploy changes it."""
-    from stacks.catalog_rules import minimum_streaming_instances
+    not of a scalable target) with no copy on them, billing until a deploy changes it. The minimum is
+    the one the quota preflight and the cost report use (``ops.capacity.instance_needs``)."""
+    from ops.capacity import instance_needs
 
-    if not config.streaming_models or config.streaming_endpoint.scale_to_zero:
+    if not config.streaming_models:
         return None
-    kept = minimum_streaming_instances(config)
+    name = streaming_endpoint_name(config.resource_prefix, config.streaming_endpoint.instance_type)
+    kept = next(need.minimum for need in instance_needs(config) if need.endpoint_name == name)
+    if kept == 0:
+        return None
     return (
         f"note: the streaming endpoint keeps {kept} {config.streaming_endpoint.instance_type} instance(s) running "
         "while paused (streaming_endpoint.scale_to_zero is false, so its minimum is fixed in the template); "

@@ -89,3 +89,13 @@ def test_resume_writes_back_the_configured_bounds_after_a_pause(autoscaling, pro
     resume(autoscaling.client, prod_targets)
     assert autoscaling.bounds() == {(t.resource_id, t.minimum, t.maximum) for t in prod_targets}
     assert any(t.minimum == 1 for t in prod_targets), "Prod keeps a warm streaming copy"
+
+
+def test_a_pause_says_nothing_of_streaming_instances_when_the_minimum_keeps_none():
+    prod = load_environment_config(CONFIG_DIR / "prod.yaml")
+    no_copies = {
+        name: model.model_copy(update={"streaming": model.streaming.model_copy(update={"min_copies": 0})})
+        if model.streaming else model
+        for name, model in prod.models.items()
+    }
+    assert instances_kept_while_paused(prod.model_copy(update={"models": no_copies})) is None
