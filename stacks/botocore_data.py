@@ -1,6 +1,6 @@
 """Trims a bundled botocore's data to the services its function calls (no CDK here: tests import it).
 
-botocore ships the model of every AWS service (some 440 folders, about 16 MB of a zipped asset)
+botocore ships the model of every AWS service (some 440 folders, about 15 MB of a zipped asset)
 and one ``endpoints.json`` with the endpoint data of all of them (1.2 MB). A function that bundles
 its own botocore creates clients for two or three services, and its session refuses any other
 (``inference_common/aws_clients.py``). Yet its first client parses all of ``endpoints.json``
