@@ -60,10 +60,11 @@ def _tree_digest(*roots: Path) -> str:
 
 def _asset_digest(function_dir: Path, botocore_services: tuple[str, ...]) -> str:
     """What the bundle is made of: the function's folder, the shared package, the services whose
-    botocore data it keeps, and the bytecode compiler with its Pyodide release, so that a new
-    compiler ships new bytecode."""
+    botocore data it keeps with the code that trims it, and the bytecode compiler with its Pyodide
+    release, so that a new compiler ships new bytecode."""
     digest = hashlib.sha256(_tree_digest(function_dir, SHARED).encode())
-    digest.update(json.dumps(sorted(botocore_services)).encode())
+    if botocore_services:
+        digest.update(json.dumps(sorted(botocore_services)).encode() + Path(botocore_data.__file__).read_bytes())
     digest.update(_compiler_digest())
     return digest.hexdigest()
 

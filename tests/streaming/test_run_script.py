@@ -75,4 +75,3 @@ def test_run_sh_serves_the_relay_on_the_adapters_port(emulator, lambda_web_adapt
         assert [(e.event, e.data) for e in call.events()] == [
             ("message", {"token": "ok"}), ("message", {"token": "!"}), ("done", {"generated_text": "ok!"}),
         ]
-
