@@ -66,7 +66,7 @@ class UpstreamBroken(Exception):
 
 SERVICES = ("sagemaker-runtime", "sagemaker", "cloudwatch")
 """Every service the front calls. Its bundle keeps botocore's data of these alone
-(``stacks/constructs/streaming_front.py``, which names them too; a test holds the two lists equal)."""
+(``stacks/constructs/streaming_front.py`` reads this assignment from the source)."""
 
 
 def create_session() -> botocore.session.Session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_kms as kms
@@ -11,16 +13,28 @@ from constructs import Construct
 
 from stacks.config import StreamingEndpointConfig
 from stacks.constructs.inference_component import InferenceComponentModel
-from stacks.constructs.python_function import PythonFunction
+from stacks.constructs.python_function import LAMBDA_ROOT, PythonFunction
 
 # The AWS account that publishes the Lambda Web Adapter layer in every commercial region.
 WEB_ADAPTER_ACCOUNT = "753240598075"
 # What lambda/streaming/stream_metrics.py publishes, in embedded metric format.
 TIME_TO_FIRST_TOKEN = "TimeToFirstToken"
 MODEL_DIMENSION = "Model"
-# The services the front's botocore session calls (lambda/streaming/sagemaker_stream.py SERVICES):
-# its bundle keeps botocore's data of these alone (stacks/botocore_data.py).
-BOTOCORE_SERVICES = ("sagemaker-runtime", "sagemaker", "cloudwatch")
+
+
+def _session_services() -> tuple[str, ...]:
+    """``SERVICES`` of lambda/streaming/sagemaker_stream.py, the services the front's botocore session
+    calls, read from its source: the CDK app does not import the function's modules."""
+    module = ast.parse((LAMBDA_ROOT / "streaming" / "sagemaker_stream.py").read_text())
+    (value,) = [
+        node.value for node in module.body
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["SERVICES"]
+    ]
+    return tuple(ast.literal_eval(value))
+
+
+# The front's bundle keeps botocore's data of these alone (stacks/botocore_data.py).
+BOTOCORE_SERVICES = _session_services()
 
 
 def metrics_namespace_for(resource_prefix: str) -> str:

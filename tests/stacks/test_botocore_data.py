@@ -20,6 +20,7 @@ from stacks.constructs.python_function import LAMBDA_ROOT
 from stacks.constructs.streaming_front import BOTOCORE_SERVICES
 
 from ..streaming.streaming_modules import sagemaker_stream
+from .botocore_requests import CALLS
 
 FULL_DATA = Path(botocore.__file__).parent / "data"
 REQUESTS = Path(__file__).with_name("botocore_requests.py")
@@ -49,6 +50,7 @@ def signed_requests(*path: Path) -> dict:
 
 def test_the_front_bundle_keeps_the_data_of_every_service_its_session_creates():
     assert sorted(BOTOCORE_SERVICES) == sorted(sagemaker_stream.SERVICES)
+    assert {service for service, *_ in CALLS} == set(BOTOCORE_SERVICES)
 
 
 def test_the_botocore_trimmed_here_is_the_release_the_front_bundles():
